@@ -3,6 +3,8 @@
     fairpriv eval <lm_eval flags>          lm-eval's own CLI with fairpriv's models and tasks registered
     fairpriv fit NAME --model_args ...     fit an intervention once and write its artifact
     fairpriv interventions                 list installed interventions and their arguments
+    fairpriv run EXPERIMENT.yaml [--out DIR] [--limit N] [--dry-run]
+                                           every (model, variant, task) cell of an experiment, once, resumable
     fairpriv analyze coupling --model_args pretrained=...[,p=..,q=..] [--mask PATH] [--m 64] [--out DIR]
                                            DEAN's fairness/privacy coupling: top-list overlap vs chance, HSIC
     fairpriv analyze grad-norms --checkpoints A B [--labels a,b] [--text FILE] [--n 64] [--out DIR]
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("eval", help="run lm-eval with fairpriv registered (all lm_eval flags)")
     _add_fit(sub)
+    _add_run(sub)
     sub.add_parser("interventions", help="list installed interventions").set_defaults(func=cmd_interventions)
     _add_analyze(sub)
     _add_assets(sub)
@@ -50,6 +53,16 @@ def _add_fit(sub) -> None:
     p.add_argument("--out", type=Path, help="artifact folder (default: the on-demand cache that X-hf reuses)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_fit)
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run an experiment spec (models x variants x tasks); re-running resumes")
+    p.add_argument("spec", type=Path, help="experiment YAML (see experiments/)")
+    p.add_argument("--out", type=Path, help="results folder (default: results/runs/<name>, or results/runs/<name>-limit<N>)")
+    p.add_argument("--limit", type=float, help="only the first N items of each task (a wiring check; the report "
+                                               "leaves such runs out unless asked)")
+    p.add_argument("--dry-run", action="store_true", help="list the cells still to run and stop")
+    p.set_defaults(func=cmd_run)
 
 
 def _add_analyze(sub) -> None:
@@ -155,6 +168,21 @@ def cmd_fit(args) -> int:
     summary = {k: v for k, v in facts.items() if k == "total" or isinstance(v, (bool, int, float, str))}
     if summary:
         print("facts: " + json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from fairpriv.experiment import runner, spec
+
+    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    experiment = spec.load(args.spec, limit=limit)
+    out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
+    try:
+        runner.run(experiment, out, dry_run=args.dry_run, echo=runner.main_echo)
+    except KeyboardInterrupt:
+        print(f"fairpriv run: interrupted; finished cells are kept in {out}: run the same command to resume",
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,0 +1,223 @@
+"""``fairpriv run EXPERIMENT.yaml``: evaluate every cell of an experiment once, resumably.
+
+Each variant's model is built once (an intervention fits on first use and caches its artifact by content hash, so
+a sweep or a re-run never fits twice) and evaluated task by task through lm-eval's Python API. Every cell writes
+lm-eval's own ``results_*.json`` and ``samples_*.jsonl`` into ``<out>/<model>/<variant>/<task>.partial/``, then a
+``cell.json`` marker, then renames the folder to ``<task>/``: a folder without ``.partial`` is a finished cell, a
+``.partial`` folder is an interrupted one and is redone. The results JSON gains a ``fairpriv_experiment`` entry
+(experiment, variant, sweep point) so ``fairpriv report`` can name and group the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fairpriv.experiment.spec import Cell, Experiment, SpecError, Variant
+
+log = logging.getLogger("fairpriv")
+MARKER = "cell.json"
+PARTIAL = ".partial"
+
+
+@dataclass
+class Plan:
+    """Which cells are done (with their measured seconds) and which are pending."""
+
+    done: dict[Cell, float] = field(default_factory=dict)
+    pending: list[Cell] = field(default_factory=list)
+
+    def eta(self, remaining: list[Cell]) -> float | None:
+        """Seconds left: each pending cell costs the mean of finished cells of its task (or of all cells)."""
+        if not self.done:
+            return None
+        overall = sum(self.done.values()) / len(self.done)
+        by_task: dict[str, list[float]] = {}
+        for cell, seconds in self.done.items():
+            by_task.setdefault(cell.task, []).append(seconds)
+        return sum(sum(by_task.get(c.task, [overall])) / len(by_task.get(c.task, [overall])) for c in remaining)
+
+
+def plan(experiment: Experiment, out: Path) -> Plan:
+    """Sort cells into done and pending; clear interrupted ones; refuse results made by another spec."""
+    result = Plan()
+    for cell in experiment.cells:
+        seconds = finished_seconds(out, cell)
+        if seconds is None:
+            result.pending.append(cell)
+        else:
+            result.done[cell] = seconds
+    return result
+
+
+def finished_seconds(out: Path, cell: Cell) -> float | None:
+    folder = out / cell.folder
+    shutil.rmtree(folder.with_name(folder.name + PARTIAL), ignore_errors=True)
+    marker = folder / MARKER
+    if not marker.is_file():
+        return None
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SpecError(f"{marker} is unreadable ({exc}); delete {folder} to evaluate the cell again") from exc
+    if info.get("fingerprint") != cell.fingerprint:
+        raise SpecError(f"{folder} holds results of a different spec for variant {cell.variant.name!r} "
+                        f"(settings, config or model changed); delete that folder or rename the variant")
+    return float(info.get("seconds", 0.0))
+
+
+def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print) -> Plan:
+    """Evaluate the pending cells of ``experiment`` under ``out``, one variant's model at a time."""
+    manager = checked_task_manager(experiment)
+    progress = plan(experiment, out)
+    total = len(experiment.cells)
+    echo(f"fairpriv run {experiment.name}: {total} cells, {len(progress.done)} done, "
+         f"{len(progress.pending)} to run -> {out}")
+    if dry_run:
+        for cell in progress.pending:
+            echo(f"  would run {cell.folder}")
+        return progress
+    runner = Runner(experiment, out, manager, progress, echo)
+    for model, variant, cells in by_variant(progress.pending):
+        runner.run_variant(model, variant, cells)
+    echo(f"fairpriv run {experiment.name}: all {total} cells done in {out}")
+    return progress
+
+
+def by_variant(cells: list[Cell]) -> list[tuple[str, Variant, list[Cell]]]:
+    groups: dict[tuple[str, Variant], list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.model, cell.variant), []).append(cell)
+    return [(model, variant, group) for (model, variant), group in groups.items()]
+
+
+@dataclass
+class Runner:
+    experiment: Experiment
+    out: Path
+    manager: Any  # lm-eval TaskManager
+    progress: Plan
+    echo: Any
+
+    def run_variant(self, model: str, variant: Variant, cells: list[Cell]) -> None:
+        """Build the variant's model once (fitting it if needed), then evaluate its cells one by one."""
+        started = time.monotonic()
+        lm = build_lm(model, variant, self.experiment.settings)
+        build_seconds = time.monotonic() - started
+        for cell in cells:
+            self.announce(cell)
+            seconds = self.evaluate_cell(cell, lm) + (build_seconds if cell is cells[0] else 0.0)
+            self.progress.pending.remove(cell)
+            self.progress.done[cell] = seconds
+        del lm
+
+    def announce(self, cell: Cell) -> None:
+        eta = self.progress.eta([c for c in self.progress.pending if c is not cell])
+        left = f" (about {eta / 60:.0f} min left after this one)" if eta is not None else ""
+        self.echo(f"[{len(self.progress.done) + 1}/{len(self.experiment.cells)}] {cell.variant.name} x {cell.task}"
+                  f" on {cell.model}{left}")
+
+    def evaluate_cell(self, cell: Cell, lm) -> float:
+        """Evaluate one cell into its ``.partial`` folder, write the marker, rename; return the seconds spent."""
+        folder = self.out / cell.folder
+        partial = folder.with_name(folder.name + PARTIAL)
+        shutil.rmtree(partial, ignore_errors=True)
+        started = time.monotonic()
+        try:
+            results_file = self.evaluate_into(cell, lm, partial)
+            seconds = time.monotonic() - started
+            write_marker(partial, cell, results_file, seconds)
+            partial.rename(folder)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return seconds
+
+    def evaluate_into(self, cell: Cell, lm, folder: Path) -> Path:
+        import lm_eval
+        from lm_eval.loggers import EvaluationTracker
+
+        settings = self.experiment.settings
+        tracker = EvaluationTracker(output_path=str(folder))
+        results = lm_eval.simple_evaluate(
+            model=lm, tasks=[cell.task], task_manager=self.manager, limit=settings["limit"], log_samples=True,
+            evaluation_tracker=tracker, apply_chat_template=settings["chat_template"],
+            metadata=settings["metadata"] or None, batch_size=settings["batch_size"], device=settings["device"],
+            **seeds(settings["seed"]))
+        return save(results, cell, self.experiment, tracker, folder)
+
+
+def seeds(seed: int | None) -> dict[str, int]:
+    """lm-eval's four seeds set to ``seed`` (None keeps lm-eval's defaults)."""
+    names = ("random_seed", "numpy_random_seed", "torch_random_seed", "fewshot_random_seed")
+    return {} if seed is None else {name: int(seed) for name in names}
+
+
+def build_lm(model: str, variant: Variant, settings: dict[str, Any]):
+    """The lm-eval model of one variant (an intervention fits or loads its cached artifact here)."""
+    import fairpriv  # noqa: F401  (registers the <name>-hf models)
+    from lm_eval.api.registry import get_model
+
+    args = {"pretrained": model, **variant.config}
+    return get_model(variant.lm_eval_model).create_from_arg_obj(
+        args, {"batch_size": settings["batch_size"], "device": settings["device"]})
+
+
+def save(results: dict[str, Any], cell: Cell, experiment: Experiment, tracker, folder: Path) -> Path:
+    """Write lm-eval's results and samples files, named as the CLI names them."""
+    samples = results.pop("samples")
+    results["config"].update(model=cell.variant.lm_eval_model, model_args=cell.model_args)
+    results["fairpriv_experiment"] = experiment_entry(experiment, cell)
+    tracker.general_config_tracker.log_experiment_args(
+        model_source=cell.variant.lm_eval_model, model_args=cell.model_args, system_instruction=None,
+        chat_template=tracker.general_config_tracker.chat_template, fewshot_as_multiturn=False)
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task_name in results["configs"]:
+        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    found = sorted(folder.rglob("results_*.json"))
+    if not found:  # lm-eval only warns when it cannot write
+        raise OSError(f"lm-eval wrote no results file under {folder}; see the warning above")
+    return found[-1]
+
+
+def experiment_entry(experiment: Experiment, cell: Cell) -> dict[str, Any]:
+    variant = cell.variant
+    return {"experiment": experiment.name, "spec": experiment.source, "variant": variant.name,
+            "family": variant.family, "sweep": list(variant.sweep) if variant.sweep else None,
+            "task": cell.task, "fingerprint": cell.fingerprint}
+
+
+def write_marker(folder: Path, cell: Cell, results_file: Path, seconds: float) -> None:
+    info = {"fingerprint": cell.fingerprint, "model": cell.model, "variant": cell.variant.name,
+            "task": cell.task, "model_args": cell.model_args, "settings": cell.settings,
+            "results": str(results_file.relative_to(folder)), "seconds": round(seconds, 1)}
+    tmp = folder / (MARKER + ".tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    tmp.replace(folder / MARKER)
+
+
+def checked_task_manager(experiment: Experiment):
+    """A TaskManager that knows every task of the experiment: fairpriv's tasks only (skipping lm-eval's ~16 s index
+    of its built-ins) unless a task needs the built-ins. Unknown names fail before any model loads."""
+    import fairpriv  # noqa: F401  (adds fairpriv's task folder to every TaskManager)
+    from lm_eval.tasks import TaskManager
+
+    wanted = sorted({c.task for c in experiment.cells})
+    metadata, include = experiment.settings["metadata"] or None, experiment.settings["include_path"]
+    for include_defaults in (False, True):
+        manager = TaskManager(include_path=include, include_defaults=include_defaults, metadata=metadata)
+        missing = [t for t in wanted if t not in set(manager.all_tasks)]
+        if not missing:
+            return manager
+    raise SpecError(f"{experiment.source}: unknown task {missing[0]!r}; `lm_eval ls tasks` lists lm-eval's tasks, "
+                    "fairpriv's include fairness_privacy, gender_bias, general_capability and fairpriv_sanity")
+
+
+def main_echo(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
