@@ -9,7 +9,7 @@ MODEL ?= smollm2-135m-instruct-q4_1
 export OMP_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup assets demo test test-slow test-all bench clean
+.PHONY: setup assets browser demo test test-slow test-all bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ setup: $(VENV)/.installed
 assets: setup
 	$(BIN)/fairpriv assets fetch
 
+# Debian's chromium and its chromedriver, for the test that opens the HTML leaderboard in a headless browser.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
 # LIMIT=n evaluates only the first n items of each task (CI uses it to check the wiring quickly).
 DEMO_TASKS ?= fairpriv_sanity,fairness_privacy,general_capability,gender_bias
 LIMIT ?=
@@ -37,13 +44,13 @@ demo: assets
 		--tasks $(DEMO_TASKS) --device cpu --batch_size 16 --output_path results/demo $(if $(LIMIT),--limit $(LIMIT))
 	@echo "demo results JSON: $$(ls -t results/demo/*/results_*.json | head -n 1)"
 
-test: assets $(VENV)/.fixture
+test: assets browser $(VENV)/.fixture
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: assets $(VENV)/.fixture
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow -q
 
-test-all: assets $(VENV)/.fixture
+test-all: assets browser $(VENV)/.fixture
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: assets

@@ -5,6 +5,8 @@
     fairpriv interventions                 list installed interventions and their arguments
     fairpriv run EXPERIMENT.yaml [--out DIR] [--limit N] [--dry-run]
                                            every (model, variant, task) cell of an experiment, once, resumable
+    fairpriv report RESULTS_DIR [--out DIR] [--include-limited] [--alpha 0.05]
+                                           leaderboard: Markdown, CSV, LaTeX, HTML and plots from lm-eval results
     fairpriv analyze coupling --model_args pretrained=...[,p=..,q=..] [--mask PATH] [--m 64] [--out DIR]
                                            DEAN's fairness/privacy coupling: top-list overlap vs chance, HSIC
     fairpriv analyze grad-norms --checkpoints A B [--labels a,b] [--text FILE] [--n 64] [--out DIR]
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("eval", help="run lm-eval with fairpriv registered (all lm_eval flags)")
     _add_fit(sub)
     _add_run(sub)
+    _add_report(sub)
     sub.add_parser("interventions", help="list installed interventions").set_defaults(func=cmd_interventions)
     _add_analyze(sub)
     _add_assets(sub)
@@ -63,6 +66,17 @@ def _add_run(sub) -> None:
                                                "leaves such runs out unless asked)")
     p.add_argument("--dry-run", action="store_true", help="list the cells still to run and stop")
     p.set_defaults(func=cmd_run)
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="leaderboard tables, plots and HTML from lm-eval result files")
+    p.add_argument("results", type=Path, help="folder searched for lm-eval results_*.json (with samples_*.jsonl)")
+    p.add_argument("--out", type=Path, help="output folder (default: <results>/leaderboard)")
+    p.add_argument("--include-limited", action="store_true", help="also report --limit runs (labelled as such)")
+    p.add_argument("--alpha", type=float, default=0.05, help="Benjamini-Hochberg false discovery rate per row")
+    p.add_argument("--seed", type=int, default=0, help="seed of the paired bootstraps")
+    p.add_argument("--title", default="fairpriv leaderboard")
+    p.set_defaults(func=cmd_report)
 
 
 def _add_analyze(sub) -> None:
@@ -183,6 +197,19 @@ def cmd_run(args) -> int:
         print(f"fairpriv run: interrupted; finished cells are kept in {out}: run the same command to resume",
               file=sys.stderr)
         return 130
+    return 0
+
+
+def cmd_report(args) -> int:
+    from fairpriv.report.main import make_report
+
+    if not 0 < args.alpha < 1:
+        raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
+    out = args.out or args.results / "leaderboard"
+    result = make_report(args.results, out, include_limited=args.include_limited, alpha=args.alpha, seed=args.seed,
+                         title=args.title)
+    print((out / "leaderboard.md").read_text(encoding="utf-8"))
+    print(f"wrote {len(result.written)} files to {out} (open {out / 'index.html'})")
     return 0
 
 

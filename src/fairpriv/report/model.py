@@ -86,5 +86,6 @@ class Leaderboard:
         raise KeyError(f"no column {key!r}; columns: {', '.join(c.key for c in self.columns)}")
 
     def base_of(self, row: Row) -> Row | None:
-        """The plain row of ``row``'s base model (None when that base was not evaluated)."""
-        return next((r for r in self.rows if r.is_base and r.base_model == row.base_model), None)
+        """The plain row of ``row``'s base model with the same --limit (None when that base was not evaluated)."""
+        return next((r for r in self.rows if r.is_base and r.base_model == row.base_model and r.limit == row.limit),
+                    None)

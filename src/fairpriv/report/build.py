@@ -1,0 +1,220 @@
+"""From result files to a :class:`~fairpriv.report.model.Leaderboard`: rows, values with CIs, deltas, paired tests.
+
+Rows are keyed by (base model, intervention, variant config, --limit); a row gathers the newest run of each of its
+tasks. A variant row is compared with the plain row of the same base model (and the same --limit) on the same items:
+McNemar for per-item binary outcomes, a paired bootstrap for the rest (:mod:`fairpriv.report.paired`), then
+Benjamini-Hochberg across the metrics of the row. Runs with ``--limit`` are left out unless asked for, and a column
+never mixes task versions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fairpriv.report.collect import ReportError, Run
+from fairpriv.report.columns import CATALOG, POOLED, ColumnSpec
+from fairpriv.report.model import Column, Leaderboard, Row, Value
+
+Z95 = 1.959963984540054
+
+
+@dataclass
+class RowRuns:
+    """The runs behind one row: task -> newest run with that task."""
+
+    key: tuple
+    runs: dict[str, Run] = field(default_factory=dict)
+
+    def add(self, run: Run) -> list[str]:
+        """Keep the newest run per task; return the tasks where an older run was replaced or ignored."""
+        clashes = []
+        for task in run.tasks():
+            old = self.runs.get(task)
+            if old is not None:
+                clashes.append(task)
+            if old is None or run.date > old.date:
+                self.runs[task] = run
+        return clashes
+
+
+def build(runs: list[Run], out: Path, include_limited: bool = False, alpha: float = 0.05, seed: int = 0,
+          tests: bool = True) -> Leaderboard:
+    kept, notes = select(runs, include_limited)
+    groups = group(kept, notes)
+    specs = present(groups)
+    columns = [column_of(spec, groups) for spec in specs]
+    rows = [make_row(g, specs, out) for g in groups]
+    board = Leaderboard(columns, sort_rows(rows), alpha, notes)
+    if tests:
+        compare_all(board, {id(r): g for r, g in zip(rows, groups)}, specs, alpha, seed)
+    return board
+
+
+def select(runs: list[Run], include_limited: bool) -> tuple[list[Run], list[str]]:
+    limited = [r for r in runs if r.limit is not None]
+    if include_limited or not limited:
+        notes = [f"{len(limited)} run(s) used --limit: their rows are labelled and compare only with limited bases"]
+        return runs, notes if limited else []
+    kept = [r for r in runs if r.limit is None]
+    if not kept:
+        raise ReportError("every run under the folder used --limit; pass --include-limited to report them anyway")
+    return kept, [f"left out {len(limited)} run(s) made with --limit (pass --include-limited to show them)"]
+
+
+def row_key(run: Run) -> tuple:
+    config = tuple(sorted((k, str(v)) for k, v in run.variant_config.items()))
+    return run.base_model, run.intervention, config, run.limit
+
+
+def group(runs: list[Run], notes: list[str]) -> list[RowRuns]:
+    groups: dict[tuple, RowRuns] = {}
+    for run in runs:
+        clashes = groups.setdefault(row_key(run), RowRuns(row_key(run))).add(run)
+        if clashes:
+            notes.append(f"{run.path}: {', '.join(clashes)} also evaluated by another run of the same variant; "
+                         "the newest is shown")
+    return list(groups.values())
+
+
+def present(groups: list[RowRuns]) -> list[ColumnSpec]:
+    tasks = {task for g in groups for task in g.runs}
+    return [spec for spec in CATALOG if spec.task in tasks]
+
+
+def column_of(spec: ColumnSpec, groups: list[RowRuns]) -> Column:
+    versions = {g.runs[spec.task].version(spec.task): g.runs[spec.task].path for g in groups if spec.task in g.runs}
+    if len(versions) > 1:
+        shown = "; ".join(f"version {v} in {p}" for v, p in sorted(versions.items()))
+        raise ReportError(f"column {spec.label!r} would mix versions of task {spec.task} ({shown}); re-run the old "
+                          "evaluations with the current task, or report the folders separately")
+    return Column(spec.key, spec.label, spec.group, spec.higher_is_better, spec.digits, spec.task, spec.metric,
+                  next(iter(versions)))
+
+
+def make_row(g: RowRuns, specs: list[ColumnSpec], out: Path) -> Row:
+    first = next(iter(g.runs.values()))
+    values = {s.key: value_of(g.runs[s.task], s, out) for s in specs if s.task in g.runs}
+    values = {k: v for k, v in values.items() if v is not None}
+    exp = first.experiment
+    sweep = tuple(exp["sweep"]) if exp.get("sweep") else None
+    return Row(first.base_model, exp.get("variant") or variant_name(first), first.intervention,
+               first.variant_config, values, info_of(first, g), first.limit, sweep)
+
+
+def variant_name(run: Run) -> str:
+    if run.intervention is None and not run.variant_config:
+        return "base"
+    words = [run.intervention or run.config.get("model") or "model"]
+    return " ".join(words + [f"{k}={v}" for k, v in sorted(run.variant_config.items())])
+
+
+def value_of(run: Run, spec: ColumnSpec, out: Path) -> Value | None:
+    value = number(run.metric(spec.task, spec.metric))
+    if value is None:
+        return None
+    low, high = interval(run, spec, value)
+    n = run.data.get("n-samples", {}).get(spec.task, {}).get("effective")
+    return Value(value, low, high, relative(run.path, out), n)
+
+
+def interval(run: Run, spec: ColumnSpec, value: float) -> tuple[float | None, float | None]:
+    if spec.ci == "bounds":
+        return number(run.metric(spec.task, spec.metric + "_ci_low")), number(run.metric(spec.task, spec.metric + "_ci_high"))
+    if spec.ci == "stderr":
+        err = number(run.metric(spec.task, spec.metric + "_stderr"))
+        return (None, None) if err is None else (value - Z95 * err, value + Z95 * err)
+    return None, None
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def relative(path: Path, out: Path) -> str:
+    import os
+
+    return os.path.relpath(path.resolve(), out.resolve())
+
+
+def info_of(run: Run, g: RowRuns) -> dict[str, str]:
+    facts, info = run.facts, {}
+    if facts.get("private") and facts.get("epsilon") is not None:
+        info.update(epsilon=f"{facts['epsilon']:.3g}", delta=f"{facts['delta']:.2g}", accountant=str(facts["accountant"]))
+    elif run.intervention in ("sft", "cda", "dp"):
+        info["epsilon"] = "none (not private)"
+    if isinstance(facts.get("total"), dict) and "zeroed" in facts["total"]:
+        info["zeroed"] = f"{facts['total']['zeroed']:,}"
+    info.update({k: v for k, v in (("data", data_of(facts)), ("judge", judge_of(g))) if v})
+    return info
+
+
+def data_of(facts: dict[str, Any]) -> str:
+    data = facts.get("data") or (facts.get("scoring") or {}).get("data")
+    if isinstance(data, dict) and "source" in data:
+        return f"{data['source']} ({data.get('kind', 'text')}, n={data.get('n', '?')})"
+    if isinstance(data, dict):
+        return ", ".join(f"{k}: {v.get('source', '?')}" for k, v in data.items() if isinstance(v, dict))
+    return ""
+
+
+def judge_of(g: RowRuns) -> str:
+    judges = {str(r.data.get("configs", {}).get(t, {}).get("metadata", {}).get("judge"))
+              for t, r in g.runs.items() if t in ("fairness_awareness", "privacy_awareness")}
+    return ", ".join(sorted(judges - {"None"}))
+
+
+def sort_rows(rows: list[Row]) -> list[Row]:
+    """Each base model's plain row first, then its variants in the order they were found."""
+    order = {id(r): i for i, r in enumerate(rows)}
+    return sorted(rows, key=lambda r: (r.base_model, r.limit or 0, not r.is_base, order[id(r)]))
+
+
+def compare_all(board: Leaderboard, groups: dict[int, RowRuns], specs: list[ColumnSpec], alpha: float,
+                seed: int) -> None:
+    from fairpriv.report.stats import benjamini_hochberg
+
+    for row in board.rows:
+        base = board.base_of(row)
+        if row.is_base or base is None:
+            continue
+        for spec in specs:
+            compare_value(row, base, spec, groups[id(row)], groups[id(base)], seed)
+        tested = [v for v in row.values.values() if v.p_value is not None]
+        for value, q in zip(tested, benjamini_hochberg([v.p_value for v in tested])):
+            value.q_value, value.significant = q, q is not None and q < alpha
+
+
+def compare_value(row: Row, base: Row, spec: ColumnSpec, mine: RowRuns, theirs: RowRuns, seed: int) -> None:
+    value, reference = row.values.get(spec.key), base.values.get(spec.key)
+    if value is None or reference is None:
+        return
+    value.delta = value.value - reference.value
+    result = paired_test(spec, theirs.runs[spec.task], mine.runs[spec.task], seed)
+    if result is not None:
+        value.p_value, value.test = result.p_value, result.test
+
+
+def paired_test(spec: ColumnSpec, base: Run, variant: Run, seed: int):
+    from fairpriv.report import paired
+
+    if spec.task in POOLED:
+        mine, theirs = pooled_samples(variant, spec.task), pooled_samples(base, spec.task)
+        shared = [(task, theirs[task], mine[task]) for task in sorted(mine.keys() & theirs.keys())]
+        return paired.compare_pooled(spec.metric, shared, seed=seed) if shared else None
+    base_samples, variant_samples = base.samples(spec.task), variant.samples(spec.task)
+    if base_samples is None or variant_samples is None:
+        return None
+    return paired.compare(spec.task, spec.metric, base_samples, variant_samples, seed=seed)
+
+
+def pooled_samples(run: Run, group_name: str) -> dict[str, list[dict[str, Any]]]:
+    """The samples of a group's subtasks (e.g. every ``mmlu_offline_mini_*`` subject)."""
+    prefix = POOLED[group_name]
+    longer = [p for p in POOLED.values() if p != prefix and p.startswith(prefix)]
+    tasks = [t for t in run.sample_files if t.startswith(prefix) and not any(t.startswith(p) for p in longer)]
+    return {t: run.samples(t) for t in tasks}

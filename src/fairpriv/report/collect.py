@@ -1,0 +1,139 @@
+"""Reading lm-eval result files for the report: every ``results_*.json`` under a folder, with its samples files.
+
+A :class:`Run` is one results file: which base model and which variant (intervention + config) it evaluated, its
+``--limit``, task versions, per-task metrics, the intervention's facts (``config.fairpriv``) and where the
+``--log_samples`` records of each task are. The files come from ``fairpriv run``, ``fairpriv eval`` or the plain
+``lm_eval`` CLI alike; ``fairpriv run`` adds a ``fairpriv_experiment`` entry that names the variant and its sweep.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+# Model arguments that change how a model runs, not which model it is.
+RUNTIME_KEYS = frozenset({"pretrained", "dtype", "device", "batch_size", "max_batch_size", "max_length",
+                          "trust_remote_code", "parallelize", "device_map", "refit"})
+
+
+class ReportError(ValueError):
+    """Result files the report cannot use; the message names the file and the fix."""
+
+
+@dataclass
+class Run:
+    path: Path
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.data.get("config") or {}
+
+    @property
+    def model_args(self) -> dict[str, Any]:
+        args = self.config.get("model_args") or {}
+        return args if isinstance(args, dict) else parse_arg_string(str(args))
+
+    @property
+    def base_model(self) -> str:
+        return str(self.model_args.get("pretrained") or self.config.get("model") or "?")
+
+    @property
+    def fairpriv(self) -> dict[str, Any]:
+        return self.config.get("fairpriv") or {}
+
+    @property
+    def intervention(self) -> str | None:
+        return self.fairpriv.get("intervention")
+
+    @property
+    def variant_config(self) -> dict[str, Any]:
+        """The keys that name the variant: model args minus runtime keys (an explicit artifact by its hash)."""
+        config = {k: v for k, v in self.model_args.items() if k not in RUNTIME_KEYS}
+        for alias in ("artifact", "mask"):
+            if alias in config:
+                config[alias] = str(self.fairpriv.get("artifact_hash", config[alias]))[:12]
+        return config
+
+    @property
+    def experiment(self) -> dict[str, Any]:
+        return self.data.get("fairpriv_experiment") or {}
+
+    @property
+    def limit(self) -> float | None:
+        return self.config.get("limit")
+
+    @property
+    def date(self) -> float:
+        return float(self.data.get("date") or 0.0)
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return self.fairpriv.get("facts") or {}
+
+    def metric(self, task: str, metric: str) -> float | str | None:
+        value = (self.data.get("results") or {}).get(task, {}).get(f"{metric},none")
+        return value
+
+    def version(self, task: str) -> str:
+        return str((self.data.get("versions") or {}).get(task, "?"))
+
+    def tasks(self) -> list[str]:
+        return list((self.data.get("results") or {}))
+
+    @cached_property
+    def sample_files(self) -> dict[str, Path]:
+        """task -> its ``samples_<task>_<date>.jsonl`` (lm-eval names both files after one timestamp)."""
+        stamp = self.path.stem.removeprefix("results_")
+        found = self.path.parent.glob(f"samples_*_{stamp}.jsonl")
+        return {p.name.removeprefix("samples_").removesuffix(f"_{stamp}.jsonl"): p for p in found}
+
+    def samples(self, task: str) -> list[dict[str, Any]] | None:
+        path = self.sample_files.get(task)
+        return None if path is None else read_samples(path)
+
+
+def parse_arg_string(text: str) -> dict[str, str]:
+    """``a=1,b=x`` -> {"a": "1", "b": "x"} (lm-eval stores the CLI's --model_args string as given)."""
+    pairs = [part.split("=", 1) for part in text.split(",") if "=" in part]
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                records.append(_json_line(line, path, number))
+    return records
+
+
+def _json_line(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}:{number} is not JSON ({exc}); re-run that evaluation or delete the file") from exc
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Every lm-eval results file under ``root`` (sorted by path), skipping unfinished ``.partial`` cells."""
+    if not root.is_dir():
+        raise ReportError(f"results folder {root} does not exist; `fairpriv run` or `lm_eval --output_path` makes one")
+    paths = sorted(p for p in root.rglob("results_*.json") if not any(s.endswith(".partial") for s in p.parts))
+    runs = [load_run(p) for p in paths]
+    if not runs:
+        raise ReportError(f"no lm-eval results_*.json under {root}; point the report at an --output_path folder")
+    return runs
+
+
+def load_run(path: Path) -> Run:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path} is not a readable results file ({exc}); re-run it or delete it") from exc
+    if not isinstance(data, dict) or "results" not in data or "config" not in data:
+        raise ReportError(f"{path} has no 'results'/'config': not an lm-eval results file; move it out of the folder")
+    return Run(path, data)

@@ -1,0 +1,278 @@
+"""Leaderboard plots as PNG bytes: fairness vs privacy awareness, trade-off curves along sweeps, capability cost.
+
+Everything is drawn on explicit :class:`~matplotlib.figure.Figure` objects with the Agg canvas (pyplot is never
+imported, so no global state leaks between figures). Each plot has a ``*_figure`` function returning the figure,
+which tests inspect, and a function returning PNG bytes. The PNGs carry no software/date metadata, so the same
+leaderboard gives byte-identical files.
+
+Inputs are column keys chosen by the caller. Rows lacking a value are skipped; an empty leaderboard, an unknown
+column or nothing left to draw raises :class:`ValueError` naming the problem (sweeps return ``[]`` when the
+leaderboard has no sweep with two points or more).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from fairpriv.report.model import Column, Leaderboard, Row, Value
+
+DPI = 110
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+LABEL_STYLE = dict(fontsize=7, color="0.2", bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
+SweepKey = tuple[str, str, str]  # (base model, intervention, swept config key)
+
+
+# --- shared helpers -------------------------------------------------------------------------------------------------
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (Agg canvas, no metadata: deterministic)."""
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def write_pngs(plots: dict[str, bytes], folder: str | Path) -> list[Path]:
+    """Write each plot as ``folder/<name>.png``; returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{slug(name)}.png" for name in plots]
+    for path, data in zip(paths, plots.values()):
+        path.write_bytes(data)
+    return paths
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text`` (e.g. for plot names)."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-") or "plot"
+
+
+def plain(text: str) -> str:
+    """Text drawn as is: matplotlib would read ``$...$`` as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _check(board: Leaderboard, keys: Sequence[str]) -> list[Column]:
+    """The columns of ``keys``; ValueError for an empty board, no keys or an unknown key."""
+    if not board.rows:
+        raise ValueError("the leaderboard has no rows: nothing to plot")
+    if not keys:
+        raise ValueError("no column keys given: nothing to plot")
+    known = {c.key: c for c in board.columns}
+    missing = [k for k in keys if k not in known]
+    if missing:
+        raise ValueError(f"unknown column(s) {', '.join(map(repr, missing))}; columns: {', '.join(known)}")
+    return [known[k] for k in keys]
+
+
+def _number(row: Row, key: str) -> float | None:
+    """The row's finite value of column ``key``, or None."""
+    v = row.values.get(key)
+    return v.value if v is not None and v.value is not None and math.isfinite(v.value) else None
+
+
+def _err(v: Value) -> tuple[float, float]:
+    """Error-bar half-lengths (below, above) from the value's CI; zeros without a CI."""
+    if v.ci_low is None or v.ci_high is None:
+        return (0.0, 0.0)
+    return (max(v.value - v.ci_low, 0.0), max(v.ci_high - v.value, 0.0))
+
+
+def _base_colors(board: Leaderboard) -> dict[str, str]:
+    """One colour per base model, in order of first appearance."""
+    bases = dict.fromkeys(r.base_model for r in board.rows)
+    return {b: COLORS[i % len(COLORS)] for i, b in enumerate(bases)}
+
+
+# --- fairness vs privacy awareness ----------------------------------------------------------------------------------
+def fairness_privacy(board: Leaderboard, x_key: str, y_key: str) -> bytes:
+    """PNG: fairness awareness (x) vs privacy awareness (y), an arrow from each base to each of its variants."""
+    return to_png(fairness_privacy_figure(board, x_key, y_key))
+
+
+def fairness_privacy_figure(board: Leaderboard, x_key: str, y_key: str) -> Figure:
+    """The figure of :func:`fairness_privacy`; rows without both values are left out (their arrows too)."""
+    xcol, ycol = _check(board, [x_key, y_key])
+    rows = [r for r in board.rows if _number(r, x_key) is not None and _number(r, y_key) is not None]
+    if not rows:
+        raise ValueError(f"no row has both {x_key!r} and {y_key!r}: nothing to plot")
+    fig = Figure(figsize=(6.4, 5.2))
+    ax = fig.add_subplot(xlabel=plain(xcol.label), ylabel=plain(ycol.label), title="Fairness vs privacy awareness")
+    colors = _base_colors(board)
+    for row in rows:
+        _draw_point(ax, row, x_key, y_key, colors[row.base_model])
+        _draw_arrow(ax, board, row, x_key, y_key, rows)
+    _fp_legend(ax, rows, colors)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_point(ax, row: Row, x_key: str, y_key: str, color: str) -> None:
+    """One row: a star for a base row, a dot for a variant, with CI error bars when present."""
+    vx, vy = row.values[x_key], row.values[y_key]
+    style = dict(marker="*", markersize=15, markeredgecolor="black") if row.is_base else dict(marker="o", markersize=7)
+    ax.errorbar(
+        [vx.value], [vy.value], xerr=[[e] for e in _err(vx)], yerr=[[e] for e in _err(vy)], color=color,
+        ecolor=color, elinewidth=0.8, capsize=2, alpha=0.9, linestyle="none", gid=f"point:{row.variant}", **style,
+    )
+
+
+def _draw_arrow(ax, board: Leaderboard, row: Row, x_key: str, y_key: str, drawn: list[Row]) -> None:
+    """An arrow from the row's base to the (variant) row, labelled by the variant; nothing for base rows."""
+    base = board.base_of(row)
+    if row.is_base or base is None or not any(r is base for r in drawn):
+        return
+    head = (row.values[x_key].value, row.values[y_key].value)
+    tail = (base.values[x_key].value, base.values[y_key].value)
+    arrow = dict(arrowstyle="-|>", color="0.35", lw=1.0, shrinkA=7, shrinkB=5)
+    ax.annotate("", xy=head, xytext=tail, arrowprops=arrow, gid=f"arrow:{row.variant}")
+    ax.annotate(plain(row.variant), xy=head, xytext=(5, 4), textcoords="offset points", **LABEL_STYLE)
+
+
+def _fp_legend(ax, rows: list[Row], colors: dict[str, str]) -> None:
+    """Legend: one colour per base model (star = the base row), a dot for variants; and a light grid."""
+    ax.grid(alpha=0.3)
+    bases = dict.fromkeys(r.base_model for r in rows)
+    handles = [Line2D([], [], marker="*", markersize=12, markeredgecolor="black", color=colors[b], linestyle="none",
+                      label=plain(b)) for b in bases]
+    handles.append(Line2D([], [], marker="o", color="0.4", linestyle="none", label="variant (arrow from its base)"))
+    ax.legend(handles=handles, fontsize=7, loc="best")
+
+
+# --- sweeps ---------------------------------------------------------------------------------------------------------
+def sweep_groups(board: Leaderboard, min_points: int = 2) -> dict[SweepKey, list[Row]]:
+    """Rows with ``row.sweep`` grouped by (base model, intervention, swept key), each sorted by the swept value;
+    groups with fewer than ``min_points`` distinct values are left out."""
+    groups: dict[SweepKey, list[Row]] = {}
+    for row in board.rows:
+        if row.sweep is not None:
+            groups.setdefault((row.base_model, row.intervention or "base", row.sweep[0]), []).append(row)
+    return {k: sorted(rs, key=lambda r: r.sweep[1]) for k, rs in groups.items()
+            if len({r.sweep[1] for r in rs}) >= min_points}
+
+
+def sweeps(board: Leaderboard, column_keys: Sequence[str]) -> list[tuple[str, bytes]]:
+    """PNGs of the trade-off curves, one per sweep group with 2+ points: ``[(name, png), ...]``."""
+    figures = sweep_figures(board, column_keys)
+    return [(name, to_png(fig)) for name, fig in figures]
+
+
+def sweep_figures(board: Leaderboard, column_keys: Sequence[str]) -> list[tuple[str, Figure]]:
+    """The figures of :func:`sweeps`; a group none of whose rows has a value in the columns is skipped."""
+    cols = _check(board, column_keys)
+    out = []
+    for key, rows in sweep_groups(board).items():
+        drawn = [c for c in cols if any(_number(r, c.key) is not None for r in rows)]
+        if drawn:
+            out.append((slug("sweep-" + "-".join(key)), sweep_figure(board, key, rows, drawn)))
+    return out
+
+
+def sweep_figure(board: Leaderboard, key: SweepKey, rows: list[Row], cols: list[Column]) -> Figure:
+    """One panel per column: the column's value along the swept key, the base value as a dashed line."""
+    ncols = min(len(cols), 3)
+    nrows = math.ceil(len(cols) / ncols)
+    fig = Figure(figsize=(3.6 * ncols, 3.0 * nrows + 0.5))
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, col in zip(axes, cols):
+        _sweep_panel(ax, board, rows, col)
+    for ax in axes[len(cols):]:
+        ax.set_visible(False)
+    base_model, intervention, swept = key
+    fig.suptitle(plain(f"{intervention}: sweep of {swept} on {base_model}"), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _sweep_panel(ax, board: Leaderboard, rows: list[Row], col: Column) -> None:
+    """One column along the sweep (log x when the swept values span more than a decade)."""
+    pts = [(r.sweep[1], r.values[col.key]) for r in rows if _number(r, col.key) is not None]
+    errs = [[_err(v)[0] for _, v in pts], [_err(v)[1] for _, v in pts]]
+    ax.errorbar([x for x, _ in pts], [v.value for _, v in pts], yerr=errs, marker="o", capsize=2, gid=f"line:{col.key}")
+    base = board.base_of(rows[0])
+    if base is not None and _number(base, col.key) is not None:
+        ax.axhline(base.values[col.key].value, color="0.4", linestyle="--", lw=1, label="base", gid=f"base:{col.key}")
+        ax.legend(fontsize=7)
+    if _log_scale([r.sweep[1] for r in rows]):
+        ax.set_xscale("log")
+    ax.set(xlabel=plain(rows[0].sweep[0]), title=plain(col.label))
+    ax.grid(alpha=0.3)
+
+
+def _log_scale(values: Sequence[float]) -> bool:
+    """True when all values are positive and span more than one decade."""
+    return min(values) > 0 and max(values) / min(values) > 10
+
+
+# --- capability cost ------------------------------------------------------------------------------------------------
+def capability_cost(board: Leaderboard, column_keys: Sequence[str]) -> bytes:
+    """PNG: each variant's delta vs its base per capability column; hatched and faded when not significant."""
+    return to_png(capability_cost_figure(board, column_keys))
+
+
+def capability_cost_figure(board: Leaderboard, column_keys: Sequence[str]) -> Figure:
+    """The figure of :func:`capability_cost`: one panel per column with a delta, one bar per variant."""
+    variants = [r for r in board.rows if not r.is_base]
+    cols = [c for c in _check(board, column_keys) if any(_delta(r, c.key) is not None for r in variants)]
+    if not cols:
+        raise ValueError(f"no variant row has a delta for {', '.join(map(repr, column_keys))}: nothing to plot")
+    fig = Figure(figsize=(4.2 * len(cols), 1.2 + 0.35 * len(variants)))
+    axes = fig.subplots(1, len(cols), squeeze=False).ravel()
+    multi = len({r.base_model for r in board.rows}) > 1
+    for ax, col in zip(axes, cols):
+        _cost_panel(ax, variants, col, multi)
+    fig.legend(handles=_cost_legend(board.alpha), loc="lower center", ncol=3, fontsize=7)
+    fig.suptitle("Capability cost: variant - base", fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def _delta(row: Row, key: str) -> float | None:
+    """The row's finite delta vs its base in column ``key``, or None."""
+    v = row.values.get(key)
+    return v.delta if v is not None and v.delta is not None and math.isfinite(v.delta) else None
+
+
+def _cost_panel(ax, variants: list[Row], col: Column, multi: bool) -> None:
+    """Horizontal bars of the deltas, top to bottom in row order; a variant without a delta gets no bar."""
+    for i, row in enumerate(variants):
+        d = _delta(row, col.key)
+        if d is not None:
+            _cost_bar(ax, i, d, row.values[col.key], col)
+    names = [f"{r.base_model} / {r.variant}" if multi else r.variant for r in variants]
+    ax.set_yticks(range(len(variants)), [plain(n) for n in names], fontsize=7)
+    ax.set_ylim(len(variants) - 0.5, -0.5)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.margins(x=0.3)  # room for the value labels at the bar ends
+    arrow = {True: " (higher is better)", False: " (lower is better)", None: ""}[col.higher_is_better]
+    ax.set_title(plain(col.label + arrow), fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _cost_bar(ax, i: int, delta: float, v: Value, col: Column) -> None:
+    """One bar: green when better, red when worse (grey without a direction); faded + hatched unless significant."""
+    better = None if col.higher_is_better is None else (delta > 0) == col.higher_is_better
+    color = {True: "#2ca02c", False: "#d62728", None: "#7f7f7f"}[better if delta != 0 else None]
+    hatch = {True: None, False: "///", None: "..."}[v.significant]
+    alpha = 1.0 if v.significant else 0.4
+    ax.barh(i, delta, color=color, alpha=alpha, hatch=hatch, edgecolor="black", lw=0.6, gid=f"bar:{i}:{col.key}")
+    mark = {True: "", False: " n.s.", None: ""}[v.significant]
+    ax.annotate(f"{delta:+.{col.digits}f}{mark}", xy=(delta, i), xytext=(3 if delta >= 0 else -3, 0),
+                textcoords="offset points", ha="left" if delta >= 0 else "right", va="center", fontsize=7)
+
+
+def _cost_legend(alpha: float) -> list[Patch]:
+    """What the bar styles mean."""
+    return [
+        Patch(facecolor="0.5", edgecolor="black", label=f"significant (BH q < {alpha:g})"),
+        Patch(facecolor="0.5", edgecolor="black", alpha=0.4, hatch="///", label="not significant (n.s.)"),
+        Patch(facecolor="0.5", edgecolor="black", alpha=0.4, hatch="...", label="no paired test"),
+    ]
