@@ -9,7 +9,7 @@ MODEL ?= smollm2-135m-instruct-q4_1
 export OMP_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup assets browser demo test test-slow test-all bench clean
+.PHONY: setup assets browser demo leaderboard test test-slow test-all bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,15 +34,22 @@ browser:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
-# LIMIT=n evaluates only the first n items of each task (CI uses it to check the wiring quickly).
-DEMO_TASKS ?= fairpriv_sanity,fairness_privacy,general_capability,gender_bias
+# The demo experiment (experiments/demo.yaml) and its leaderboard. LIMIT=n evaluates only the first n items of each
+# task (CI uses it to check the wiring quickly; such runs land in their own folder and are labelled in the report).
 LIMIT ?=
+DEMO_RUNS := results/runs/demo$(if $(LIMIT),-limit$(LIMIT))
+RUN_ENV := HF_HUB_OFFLINE=1
 
 demo: assets
-	@mkdir -p results/demo
-	HF_HUB_OFFLINE=1 $(BIN)/fairpriv eval --model hf --model_args pretrained=fairpriv:$(MODEL) \
-		--tasks $(DEMO_TASKS) --device cpu --batch_size 16 --output_path results/demo $(if $(LIMIT),--limit $(LIMIT))
-	@echo "demo results JSON: $$(ls -t results/demo/*/results_*.json | head -n 1)"
+	$(RUN_ENV) $(BIN)/fairpriv run experiments/demo.yaml --out $(DEMO_RUNS) $(if $(LIMIT),--limit $(LIMIT))
+	$(BIN)/fairpriv report $(DEMO_RUNS) --out results/demo$(if $(LIMIT),-limit$(LIMIT)) --title "fairpriv demo" \
+		$(if $(LIMIT),--include-limited)
+
+# The published leaderboard (results/leaderboard) from experiments/leaderboard.yaml; resumable: re-run to continue.
+# Task by task, so the awareness columns of every variant are done first.
+leaderboard: assets
+	$(RUN_ENV) $(BIN)/fairpriv run experiments/leaderboard.yaml --out results/runs/leaderboard --order task
+	$(BIN)/fairpriv report results/runs/leaderboard --out results/leaderboard --title "fairpriv leaderboard"
 
 test: assets browser $(VENV)/.fixture
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -q

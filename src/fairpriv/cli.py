@@ -65,6 +65,8 @@ def _add_run(sub) -> None:
     p.add_argument("--limit", type=float, help="only the first N items of each task (a wiring check; the report "
                                                "leaves such runs out unless asked)")
     p.add_argument("--dry-run", action="store_true", help="list the cells still to run and stop")
+    p.add_argument("--order", choices=["variant", "task"], default="variant",
+                   help="variant: each model built once (default); task: every variant on one task before the next")
     p.set_defaults(func=cmd_run)
 
 
@@ -192,7 +194,7 @@ def cmd_run(args) -> int:
     experiment = spec.load(args.spec, limit=limit)
     out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
     try:
-        runner.run(experiment, out, dry_run=args.dry_run, echo=runner.main_echo)
+        runner.run(experiment, out, dry_run=args.dry_run, echo=runner.main_echo, order=args.order)
     except KeyboardInterrupt:
         print(f"fairpriv run: interrupted; finished cells are kept in {out}: run the same command to resume",
               file=sys.stderr)

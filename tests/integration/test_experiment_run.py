@@ -90,3 +90,23 @@ def test_unknown_task_fails_before_any_model_loads(tmp_path, tiny_model):
                       "settings": {"include_path": str(TASKS)}}, source="exp.yaml")
     with pytest.raises(SpecError, match="unknown task 'fairpriv_test_toyy'"):
         runner.run(exp, tmp_path / "out", echo=lambda m: None)
+
+
+def test_task_order_runs_one_task_for_every_variant_first(tmp_path, tiny_model, fairpriv_home, fixture_plugin):
+    raw = {"name": "two", "models": [str(tiny_model)], "tasks": ["fairpriv_test_toy", "fairpriv_test_toy_b"],
+           "settings": {"batch_size": 2, "include_path": str(TASKS)},
+           "variants": {"zr": {"intervention": "zero-rows"}}}
+    exp, messages = spec.parse(raw, source=str(tmp_path / "two.yaml")), []
+    runner.run(exp, tmp_path / "out", echo=messages.append, order="task")
+    started = [m.split("] ", 1)[1].split(" on ")[0] for m in messages if m.startswith("[")]
+    assert started == ["base x fairpriv_test_toy", "zr x fairpriv_test_toy", "base x fairpriv_test_toy_b",
+                       "zr x fairpriv_test_toy_b"]
+    with pytest.raises(SpecError, match="unknown order"):
+        runner.run(exp, tmp_path / "out", order="random")
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
+    with runner.take_lock(tmp_path / "out"):
+        with pytest.raises(SpecError, match="another `fairpriv run` is writing"):
+            runner.take_lock(tmp_path / "out")
+    runner.take_lock(tmp_path / "out").close()  # free again once the first run ends

@@ -44,11 +44,11 @@ class Plan:
         return sum(sum(by_task.get(c.task, [overall])) / len(by_task.get(c.task, [overall])) for c in remaining)
 
 
-def plan(experiment: Experiment, out: Path) -> Plan:
-    """Sort cells into done and pending; clear interrupted ones; refuse results made by another spec."""
+def plan(experiment: Experiment, out: Path, clean: bool = True) -> Plan:
+    """Sort cells into done and pending; clear interrupted ones (``clean``); refuse results of another spec."""
     result = Plan()
     for cell in experiment.cells:
-        seconds = finished_seconds(out, cell)
+        seconds = finished_seconds(out, cell, clean)
         if seconds is None:
             result.pending.append(cell)
         else:
@@ -56,9 +56,10 @@ def plan(experiment: Experiment, out: Path) -> Plan:
     return result
 
 
-def finished_seconds(out: Path, cell: Cell) -> float | None:
+def finished_seconds(out: Path, cell: Cell, clean: bool = True) -> float | None:
     folder = out / cell.folder
-    shutil.rmtree(folder.with_name(folder.name + PARTIAL), ignore_errors=True)
+    if clean:
+        shutil.rmtree(folder.with_name(folder.name + PARTIAL), ignore_errors=True)
     marker = folder / MARKER
     if not marker.is_file():
         return None
@@ -72,10 +73,21 @@ def finished_seconds(out: Path, cell: Cell) -> float | None:
     return float(info.get("seconds", 0.0))
 
 
-def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print) -> Plan:
-    """Evaluate the pending cells of ``experiment`` under ``out``, one variant's model at a time."""
+ORDERS = ("variant", "task")
+
+
+def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, order: str = "variant") -> Plan:
+    """Evaluate the pending cells of ``experiment`` under ``out``. ``order="variant"`` builds each variant's model
+    once and runs its tasks; ``order="task"`` runs one task for every variant before the next task (a model load
+    per cell, but the first columns of the leaderboard are complete early)."""
+    if order not in ORDERS:
+        raise SpecError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
     manager = checked_task_manager(experiment)
-    progress = plan(experiment, out)
+    lock = None if dry_run else take_lock(out)
+    progress = plan(experiment, out, clean=not dry_run)
+    if order == "task":
+        tasks = list(dict.fromkeys(c.task for c in experiment.cells))
+        progress.pending.sort(key=lambda c: tasks.index(c.task))
     total = len(experiment.cells)
     echo(f"fairpriv run {experiment.name}: {total} cells, {len(progress.done)} done, "
          f"{len(progress.pending)} to run -> {out}")
@@ -84,17 +96,36 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print) ->
             echo(f"  would run {cell.folder}")
         return progress
     runner = Runner(experiment, out, manager, progress, echo)
-    for model, variant, cells in by_variant(progress.pending):
-        runner.run_variant(model, variant, cells)
+    with lock:
+        for model, variant, cells in by_variant(list(progress.pending)):
+            runner.run_variant(model, variant, cells)
     echo(f"fairpriv run {experiment.name}: all {total} cells done in {out}")
     return progress
 
 
+def take_lock(out: Path):
+    """An exclusive lock on ``out`` for this process (released when it exits, even when killed)."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / ".fairpriv-run.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise SpecError(f"another `fairpriv run` is writing to {out}; wait for it, or stop it first") from None
+    return handle
+
+
 def by_variant(cells: list[Cell]) -> list[tuple[str, Variant, list[Cell]]]:
-    groups: dict[tuple[str, Variant], list[Cell]] = {}
+    """Consecutive cells of the same model and variant share one model build."""
+    groups: list[tuple[str, Variant, list[Cell]]] = []
     for cell in cells:
-        groups.setdefault((cell.model, cell.variant), []).append(cell)
-    return [(model, variant, group) for (model, variant), group in groups.items()]
+        if groups and groups[-1][0] == cell.model and groups[-1][1] is cell.variant:
+            groups[-1][2].append(cell)
+        else:
+            groups.append((cell.model, cell.variant, [cell]))
+    return groups
 
 
 @dataclass
