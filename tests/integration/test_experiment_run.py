@@ -68,6 +68,8 @@ def test_results_files_are_lm_eval_files_with_the_experiment_entry(tmp_path, tin
     assert swept["config"]["model"] == "zero-rows-hf"
     assert swept["config"]["model_args"] == {"pretrained": str(tiny_model), "fraction": 0.25}
     assert swept["config"]["fairpriv"]["intervention"] == "zero-rows"
+    metadata = swept["configs"]["fairpriv_test_toy"]["metadata"]  # the model args reach the task, as in the CLI
+    assert metadata["pretrained"] == str(tiny_model) and metadata["fraction"] == 0.25
     assert swept["fairpriv_experiment"] == {
         "experiment": "toyexp", "spec": str(tmp_path / "toyexp.yaml"), "variant": "zr@fraction=0.25",
         "family": "zr", "sweep": ["fraction", 0.25], "task": "fairpriv_test_toy", "fingerprint": point.fingerprint}

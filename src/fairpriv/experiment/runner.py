@@ -82,7 +82,7 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, or
     per cell, but the first columns of the leaderboard are complete early)."""
     if order not in ORDERS:
         raise SpecError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
-    manager = checked_task_manager(experiment)
+    builtins = needs_builtin_tasks(experiment)
     lock = None if dry_run else take_lock(out)
     progress = plan(experiment, out, clean=not dry_run)
     if order == "task":
@@ -95,7 +95,7 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, or
         for cell in progress.pending:
             echo(f"  would run {cell.folder}")
         return progress
-    runner = Runner(experiment, out, manager, progress, echo)
+    runner = Runner(experiment, out, builtins, progress, echo)
     with lock:
         for model, variant, cells in by_variant(list(progress.pending)):
             runner.run_variant(model, variant, cells)
@@ -132,7 +132,7 @@ def by_variant(cells: list[Cell]) -> list[tuple[str, Variant, list[Cell]]]:
 class Runner:
     experiment: Experiment
     out: Path
-    manager: Any  # lm-eval TaskManager
+    builtins: bool  # whether tasks need lm-eval's built-in task index
     progress: Plan
     echo: Any
 
@@ -176,8 +176,9 @@ class Runner:
 
         settings = self.experiment.settings
         tracker = EvaluationTracker(output_path=str(folder))
+        manager = task_manager(settings, cell.model_args, self.builtins)
         results = lm_eval.simple_evaluate(
-            model=lm, tasks=[cell.task], task_manager=self.manager, limit=settings["limit"], log_samples=True,
+            model=lm, tasks=[cell.task], task_manager=manager, limit=settings["limit"], log_samples=True,
             evaluation_tracker=tracker, apply_chat_template=settings["chat_template"],
             metadata=settings["metadata"] or None, batch_size=settings["batch_size"], device=settings["device"],
             **seeds(settings["seed"]))
@@ -233,21 +234,28 @@ def write_marker(folder: Path, cell: Cell, results_file: Path, seconds: float) -
     tmp.replace(folder / MARKER)
 
 
-def checked_task_manager(experiment: Experiment):
-    """A TaskManager that knows every task of the experiment: fairpriv's tasks only (skipping lm-eval's ~16 s index
-    of its built-ins) unless a task needs the built-ins. Unknown names fail before any model loads."""
+def needs_builtin_tasks(experiment: Experiment) -> bool:
+    """Whether the experiment's tasks need lm-eval's built-in task index (~16 s); unknown names fail here, before
+    any model loads."""
     import fairpriv  # noqa: F401  (adds fairpriv's task folder to every TaskManager)
-    from lm_eval.tasks import TaskManager
 
     wanted = sorted({c.task for c in experiment.cells})
-    metadata, include = experiment.settings["metadata"] or None, experiment.settings["include_path"]
     for include_defaults in (False, True):
-        manager = TaskManager(include_path=include, include_defaults=include_defaults, metadata=metadata)
-        missing = [t for t in wanted if t not in set(manager.all_tasks)]
+        known = set(task_manager(experiment.settings, {}, include_defaults).all_tasks)
+        missing = [t for t in wanted if t not in known]
         if not missing:
-            return manager
+            return include_defaults
     raise SpecError(f"{experiment.source}: unknown task {missing[0]!r}; `lm_eval ls tasks` lists lm-eval's tasks, "
                     "fairpriv's include fairness_privacy, gender_bias, general_capability and fairpriv_sanity")
+
+
+def task_manager(settings: dict[str, Any], model_args: dict[str, Any], include_defaults: bool):
+    """A TaskManager whose task metadata is the model args plus the spec's metadata, as lm-eval's CLI makes it
+    (tasks read e.g. ``pretrained`` from it to load the model's tokenizer)."""
+    from lm_eval.tasks import TaskManager
+
+    metadata = {**model_args, **settings["metadata"]} or None
+    return TaskManager(include_path=settings["include_path"], include_defaults=include_defaults, metadata=metadata)
 
 
 def main_echo(message: str) -> None:

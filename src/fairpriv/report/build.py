@@ -195,7 +195,7 @@ def compare_value(row: Row, base: Row, spec: ColumnSpec, mine: RowRuns, theirs: 
         return
     value.delta = value.value - reference.value
     result = paired_test(spec, theirs.runs[spec.task], mine.runs[spec.task], seed)
-    if result is not None:
+    if result is not None and number(result.p_value) is not None:  # NaN: the statistic is undefined on the items
         value.p_value, value.test = result.p_value, result.test
 
 
