@@ -49,6 +49,7 @@ demo: assets
 # Task by task, so the awareness columns of every variant are done first.
 leaderboard: assets
 	$(RUN_ENV) $(BIN)/fairpriv run experiments/leaderboard.yaml --out results/runs/leaderboard --order task
+	find results/runs/leaderboard -name 'samples_*.jsonl' -exec gzip -9 -n -f {} +  # kept in git: ~10x smaller
 	$(BIN)/fairpriv report results/runs/leaderboard --out results/leaderboard --title "fairpriv leaderboard"
 
 test: assets browser $(VENV)/.fixture

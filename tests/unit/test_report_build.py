@@ -140,3 +140,16 @@ def test_cli_report_imports_neither_torch_nor_lm_eval(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "dean p=0.001 q=0.001" in done.stdout and (tmp_path / "out" / "index.html").is_file()
+
+
+def test_gzipped_samples_give_the_same_tests(tmp_path):
+    import gzip
+    import shutil
+
+    copy = tmp_path / "runs"
+    shutil.copytree(RUNS, copy)
+    for path in copy.rglob("samples_*.jsonl"):
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+    dean = row(build(find_runs(copy), tmp_path), "dean p=0.001 q=0.001")
+    assert dean.values["fairness_awareness_mc/awareness"].p_value == pytest.approx(20 / 512)

@@ -8,6 +8,7 @@ A :class:`Run` is one results file: which base model and which variant (interven
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -86,10 +87,14 @@ class Run:
 
     @cached_property
     def sample_files(self) -> dict[str, Path]:
-        """task -> its ``samples_<task>_<date>.jsonl`` (lm-eval names both files after one timestamp)."""
+        """task -> its ``samples_<task>_<date>.jsonl`` (lm-eval names both files after one timestamp), or the same
+        file gzipped (``.jsonl.gz``, as the published results keep them)."""
         stamp = self.path.stem.removeprefix("results_")
-        found = self.path.parent.glob(f"samples_*_{stamp}.jsonl")
-        return {p.name.removeprefix("samples_").removesuffix(f"_{stamp}.jsonl"): p for p in found}
+        files = {}
+        for suffix in (f"_{stamp}.jsonl.gz", f"_{stamp}.jsonl"):  # plain wins when both exist
+            for path in self.path.parent.glob(f"samples_*{suffix}"):
+                files[path.name.removeprefix("samples_").removesuffix(suffix)] = path
+        return files
 
     def samples(self, task: str) -> list[dict[str, Any]] | None:
         path = self.sample_files.get(task)
@@ -104,7 +109,8 @@ def parse_arg_string(text: str) -> dict[str, str]:
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
     records = []
-    with open(path, encoding="utf-8") as fh:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
             if line.strip():
                 records.append(_json_line(line, path, number))
