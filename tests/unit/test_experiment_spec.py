@@ -119,3 +119,13 @@ def test_published_specs_parse():
     for path in sorted((REPO / "experiments").glob("*.yaml")):
         exp = spec.load(path)
         assert exp.cells and any(v.intervention is None for v in exp.variants), path
+
+
+def test_readme_demo_spec_is_the_real_one():
+    import re
+
+    block = re.findall(r"```yaml\n# experiments/demo.yaml\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    assert len(block) == 1
+    shown = spec.parse(__import__("yaml").safe_load(block[0]), source="README")
+    real = spec.load(REPO / "experiments" / "demo.yaml")
+    assert [c.fingerprint for c in shown.cells] == [c.fingerprint for c in real.cells]
