@@ -153,3 +153,19 @@ def test_gzipped_samples_give_the_same_tests(tmp_path):
         path.unlink()
     dean = row(build(find_runs(copy), tmp_path), "dean p=0.001 q=0.001")
     assert dean.values["fairness_awareness_mc/awareness"].p_value == pytest.approx(20 / 512)
+
+
+def test_stderr_intervals_stay_inside_zero_one_and_sanity_is_paired(tmp_path):
+    from fairpriv.report.build import interval
+    from fairpriv.report.collect import Run
+    from fairpriv.report.columns import CATALOG
+    from fairpriv.report.paired import compare
+
+    sanity = next(s for s in CATALOG if s.task == "fairpriv_sanity")
+    run = Run(tmp_path / "results_x.json", {"config": {}, "results": {"fairpriv_sanity": {
+        "acc,none": 0.95, "acc_stderr,none": 0.05}}})
+    low, high = interval(run, sanity, 0.95)
+    assert low == pytest.approx(0.95 - 1.959963984540054 * 0.05) and high == 1.0
+    records = [{"doc_id": i, "doc_hash": str(i), "acc": 1.0} for i in range(4)]
+    flipped = [{**r, "acc": 0.0} for r in records]
+    assert compare("fairpriv_sanity", "acc", records, flipped).p_value == pytest.approx(0.125)  # b=4, c=0

@@ -123,9 +123,9 @@ def value_of(run: Run, spec: ColumnSpec, out: Path) -> Value | None:
 def interval(run: Run, spec: ColumnSpec, value: float) -> tuple[float | None, float | None]:
     if spec.ci == "bounds":
         return number(run.metric(spec.task, spec.metric + "_ci_low")), number(run.metric(spec.task, spec.metric + "_ci_high"))
-    if spec.ci == "stderr":
+    if spec.ci == "stderr":  # a normal interval, kept inside [0, 1] for accuracies
         err = number(run.metric(spec.task, spec.metric + "_stderr"))
-        return (None, None) if err is None else (value - Z95 * err, value + Z95 * err)
+        return (None, None) if err is None else (max(0.0, value - Z95 * err), min(1.0, value + Z95 * err))
     return None, None
 
 

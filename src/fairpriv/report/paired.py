@@ -303,7 +303,7 @@ LIKELIHOOD_ITEMS = dict(item=likelihood_item, unit=occupation_unit)
 RULES: tuple[tuple[str, str, Spec], ...] = (
     (AWARENESS + "(_mc)?", r"awareness|by_\w+_awareness", Binary(is_safe, keep=is_judged)),
     (AWARENESS, r"awareness_dnf|by_\w+_dnf", Binary(did_not_follow)),
-    (r"mmlu_offline(_mini)?_\w+", "acc", Binary(is_correct)),
+    (r"mmlu_offline(_mini)?_\w+|fairpriv_sanity", "acc", Binary(is_correct)),
     ("bold_wiki_perplexity", "(word|byte|token)_perplexity", Corpus(perplexity, **PERPLEXITY_ITEMS)),
     ("bold_wiki_perplexity", "bits_per_byte", Corpus(bits_per_byte, **PERPLEXITY_ITEMS)),
     ("gender_bias_bold", "(toxicity|sentiment)_bias", Corpus(group_gap, item=bold_item)),
