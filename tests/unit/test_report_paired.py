@@ -283,3 +283,13 @@ def test_report_modules_import_neither_torch_nor_lm_eval():
             "print(sorted(m for m in ('torch', 'lm_eval', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_divergences_use_an_exact_permutation_test_on_few_pairs():
+    from fairpriv.report.paired import compare
+
+    base = [{"doc_id": i, "doc_hash": f"d{i}", "hellinger_bias": 0.1 * (i + 1)} for i in range(4)]
+    moved = [{**r, "hellinger_bias": r["hellinger_bias"] + 0.05} for r in base]
+    result = compare("gender_bias_divergence", "hellinger_bias", base, moved)
+    assert result.test == "paired-permutation-exact" and result.delta == pytest.approx(0.05)
+    assert result.p_value == pytest.approx(2 / 16)  # only "all up" and "all down" are as extreme, of 2^4
