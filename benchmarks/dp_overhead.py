@@ -4,8 +4,14 @@ The DP bias-amplification study (arXiv 2402.04489) fine-tunes with DP-Adam; fair
 with Opacus per-sample gradients. This script times the *same* step (fairpriv's shared loss and loop pieces, the
 same fixed batch, AdamW) on the embedded SmolLM2-135M with and without DP, for
 
-* LoRA (r=8, all linear layers in the decoder blocks) with Opacus hooks;
-* full fine-tuning with hooks;
+* LoRA (r=8, all linear layers in the decoder blocks) with Opacus hooks (what ``grad_sample_mode=auto`` picks for
+  LoRA; ``--setups lora-bookkeeping`` times LoRA with book-keeping, not consistently faster: 1.08-1.32x against
+  1.02-1.24x for hooks over runs at 64 and 256 tokens);
+* full fine-tuning with book-keeping (what ``auto`` picks for full fine-tuning: per-sample gradient norms from the
+  layers' inputs and output gradients, one clip-weighted product per layer, no per-sample gradient tensors; see
+  ``fairpriv.interventions.dp``);
+* full fine-tuning with Opacus hooks, which materialises every per-sample gradient (B x 134.5M floats, twice
+  B x 49152 x 576 for the tied embedding / LM head), the mode ``auto`` used before book-keeping;
 * full fine-tuning with ghost clipping. SmolLM2 ties its LM head to the input embeddings, which ghost clipping
   refuses (fairpriv says so before Opacus would); the script reports the refusal and then measures ghost on a
   copy whose LM head is untied (one extra 49152 x 576 matrix), to show what ghost would cost.
@@ -19,6 +25,10 @@ after one warm-up round. Memory: each mode runs two steps in a fresh child proce
 resident size just before the first step, i.e. what training adds on top of the loaded model (gradients, AdamW
 state, per-sample gradients, activations). Resident memory, not tracemalloc: torch's tensors are not Python
 allocations. Threads follow ``OMP_NUM_THREADS`` (``torch.set_num_threads``).
+
+Caveat: on a VM where page faults are dear, fresh memory costs time (a DP step with hooks faults in ~2.5 GB per
+step; the plain step, reusing its buffers, none). The two alternated steps share one allocator, so the plain step
+can pay for some of what the DP step freed: time each alone in its own process to cross-check a close ratio.
 
 Targets: LoRA DP <= 1.3x, full DP <= 2x the non-private step time.
 
@@ -39,10 +49,13 @@ import time
 MODEL = "fairpriv:smollm2-135m-instruct-q4_1"
 SETUPS = {  # key: (label, method, grad-sample mode, untie the LM head, target time ratio)
     "lora": ("LoRA r=8, hooks", "lora", "hooks", False, 1.3),
+    "lora-bookkeeping": ("LoRA r=8, book-keeping", "lora", "bookkeeping", False, 1.3),
+    "full-bookkeeping": ("full, book-keeping", "full", "bookkeeping", False, 2.0),
     "full-hooks": ("full, hooks", "full", "hooks", False, 2.0),
     "full-ghost": ("full, ghost", "full", "ghost", False, 2.0),
     "full-ghost-untied": ("full, ghost (untied head)", "full", "ghost", True, 2.0),
 }
+DEFAULT_SETUPS = [key for key in SETUPS if key != "lora-bookkeeping"]
 
 
 def threads() -> int:
@@ -204,7 +217,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=64)
-    parser.add_argument("--setups", default=",".join(SETUPS), help=f"comma-separated subset of {', '.join(SETUPS)}")
+    parser.add_argument("--setups", default=",".join(DEFAULT_SETUPS),
+                        help=f"comma-separated subset of {', '.join(SETUPS)}")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--method", default="lora", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="none", help=argparse.SUPPRESS)

@@ -1,7 +1,7 @@
 """``sft`` and ``dp`` on the tiny random llama (dropout 0): values, not "it runs".
 
-* DP with no noise and no clipping takes exactly the non-private steps (LoRA and full fine-tuning, hooks and
-  ghost, with Opacus' physical batches smaller than the logical one);
+* DP with no noise and no clipping takes exactly the non-private steps (LoRA and full fine-tuning, hooks,
+  book-keeping and ghost, with Opacus' physical batches smaller than the logical one);
 * the epsilon reported is what an independent ``RDPAccountant`` gives for the same noise, sample rate and steps;
 * both run end to end as lm-eval models and their facts reach the results JSON;
 * the artifact's ``model/`` folder reloads as a plain HF model with identical logits; other artifacts, shapes,
@@ -51,7 +51,8 @@ def max_diff(a, b) -> float:
 # ---- the loop itself ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "mode"), [("lora", "hooks"), ("full", "hooks"), ("full", "ghost")])
+@pytest.mark.parametrize(("method", "mode"), [("lora", "hooks"), ("lora", "bookkeeping"), ("full", "hooks"),
+                                             ("full", "bookkeeping"), ("full", "ghost")])
 def test_dp_without_noise_or_clipping_equals_the_non_private_steps(tiny_model, tok, method, mode):
     common = {"method": method, "epochs": 3, "train_batch_size": 12, "lr": 1e-3}  # sample rate 1: all 12 every step
     sft, _ = SFT(SFTConfig(**common)).train(load(tiny_model), tok, RECORDS)

@@ -147,6 +147,12 @@ def test_dp_config_takes_epsilon_or_noise_never_both():
         DPConfig(method="dora")
 
 
+def test_dp_config_accepts_the_grad_sample_modes_and_names_the_key_otherwise():
+    assert DPConfig.from_args({"grad_sample_mode": "bookkeeping"}).grad_sample_mode == "bookkeeping"
+    with pytest.raises(ConfigError, match="'grad_sample_mode' must be one of auto, hooks, bookkeeping, ghost"):
+        DPConfig.from_args({"grad_sample_mode": "functorch"})
+
+
 def test_dp_config_round_trips_through_its_own_dict():
     cfg = DPConfig(noise_multiplier=0.7)
     assert DPConfig.from_args(cfg.to_dict()) == cfg

@@ -12,6 +12,30 @@ loss, optimiser, LoRA/full fine-tuning) and changes only the privacy mechanism:
   or ``prv``) for the exact number of logical steps, or given directly as ``noise_multiplier``;
 * the epsilon recorded is the one that accountant reports after the steps actually taken.
 
+Per-sample gradients (``grad_sample_mode``; ``auto`` picks ``bookkeeping`` for full fine-tuning, ``hooks`` for
+LoRA):
+
+* ``hooks``: Opacus materialises every trainable parameter's per-sample gradient (``B x`` the parameter), takes
+  their norms, clips and sums them. For full fine-tuning of SmolLM2-135M that is ``B x 134.5M`` floats per physical
+  batch, twice ``B x 49152 x 576`` for the tied embedding / LM head alone; at short sequences this, and the memory
+  it touches, is most of the DP step.
+* ``bookkeeping`` (the book-keeping algorithm of Bu et al., "Differentially Private Optimization on Large Model at
+  Small Cost", ICML 2023): for ``nn.Linear`` and ``nn.Embedding`` layers forward/backward hooks keep each layer's
+  input and output gradient instead. A Linear weight's per-sample gradient is ``G_i = sum_t g_it a_it^T`` (an
+  Embedding's is ``sum_t onehot(x_it) e_it^T``), so ``||G_i||^2 = sum_{t,s} (g_it.g_is)(a_it.a_is)`` comes from two
+  ``T x T`` Gram matrices (the "ghost norm"; for a tied weight the cross terms between its uses are added the same
+  way), or from the materialised ``G_i`` of one layer at a time when that is cheaper (``T (d_in + d_out) > d_in
+  d_out``, e.g. LoRA's thin matrices). Once every sample's total norm is known (Opacus still computes the per-sample
+  gradients of the other parameters, e.g. RMSNorm weights), the clipped sum ``sum_i c_i G_i`` is one matrix product
+  of the output gradients with the inputs, one side weighted by ``c_i`` (an ``index_add`` for an Embedding), and Opacus adds the
+  noise. No ``B x`` parameter tensor is ever formed, and the layers' ordinary weight gradients are not computed
+  (the layers' weights do not require grad while hooked): what remains over a non-private step is mostly the noise
+  for every parameter and the Gram matrices (``benchmarks/dp_overhead.py``).
+  The clipped sum is the same as Opacus' up to float rounding (tests compare both, and an independent per-sequence
+  autograd loop). Unlike Opacus' Embedding sampler it leaves the ``padding_idx`` row out of the embedding's
+  gradient, as autograd does.
+* ``ghost``: Opacus' ghost clipping (a second backward pass); it refuses tied weights.
+
 The privacy unit is one training sequence (one prompt/response or text record). Documents chunked into several sequences
 get chunk-level DP only, and with two-sided CDA a record and its counterfactual copy are two sequences, so the
 guarantee for the original record is group privacy for two. Losses recorded in the facts are computed on the raw
@@ -31,6 +55,12 @@ from typing import Any, Literal
 import torch
 
 from fairpriv.interventions import _train
+from fairpriv.interventions._dp_bookkeeping import (
+    BookKeeper,
+    bookkeeping_optimizer,
+    bookkeeping_problems,
+    refuse_bookkeeping,
+)
 from fairpriv.interventions._train import Example, TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
 
@@ -53,7 +83,7 @@ class DPConfig(TrainFields):
     max_grad_norm: float = 1.0
     accountant: Literal["rdp", "prv"] = "rdp"
     physical_batch_size: int | None = None
-    grad_sample_mode: Literal["auto", "hooks", "ghost"] = "auto"
+    grad_sample_mode: Literal["auto", "hooks", "bookkeeping", "ghost"] = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -136,8 +166,13 @@ def tied_trainable(model: Any) -> list[list[str]]:
 
 
 def resolve_mode(model: Any, cfg: DPConfig) -> str:
-    """``auto`` -> hooks (1.05-1.2x for LoRA; exact). ``ghost`` only when no trainable weight is tied."""
-    mode = "hooks" if cfg.grad_sample_mode == "auto" else cfg.grad_sample_mode
+    """``auto`` -> bookkeeping for full fine-tuning (when every Linear/Embedding parameter qualifies), else hooks
+    (1.05-1.2x for LoRA). ``bookkeeping`` must qualify; ``ghost`` only when no trainable weight is tied."""
+    mode = cfg.grad_sample_mode
+    if mode == "auto":
+        mode = "bookkeeping" if cfg.method == "full" and not bookkeeping_problems(model) else "hooks"
+    if mode == "bookkeeping":
+        refuse_bookkeeping(model)
     tied = tied_trainable(model) if mode == "ghost" else []
     if tied:
         raise ConfigError(
@@ -148,11 +183,6 @@ def resolve_mode(model: Any, cfg: DPConfig) -> str:
     return mode
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Private training
-# --------------------------------------------------------------------------------------------------------------
-
-
 @dataclasses.dataclass
 class Private:
     """What ``make_private`` returns, unpacked: the engine (accountant), hooks, DP optimiser, Poisson loader."""
@@ -161,10 +191,26 @@ class Private:
     hooks: Any
     optimizer: Any
     loader: Any
+    keeper: BookKeeper | None = None
 
 
 def make_private(model: Any, cfg: DPConfig, plan: PrivacyPlan, mode: str) -> Private:
-    """Hooks on the unwrapped model (``wrap_model=False``), a DP AdamW, and a seeded Poisson loader."""
+    """Hooks on the unwrapped model (``wrap_model=False``), a DP AdamW, and a seeded Poisson loader; with
+    ``bookkeeping`` the keeper takes the Linear/Embedding parameters and Opacus' hooks the rest."""
+    optimizer = _train.make_optimizer(model, cfg)  # before the keeper turns its parameters' requires_grad off
+    keeper = BookKeeper(model) if mode == "bookkeeping" else None
+    try:
+        private = _opacus_private(model, optimizer, cfg, plan, "hooks" if keeper else mode)
+    except BaseException:
+        if keeper:
+            keeper.remove()
+        raise
+    if keeper:
+        private.optimizer, private.keeper = bookkeeping_optimizer(private.optimizer, keeper), keeper
+    return private
+
+
+def _opacus_private(model: Any, optimizer: Any, cfg: DPConfig, plan: PrivacyPlan, mode: str) -> Private:
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -172,7 +218,7 @@ def make_private(model: Any, cfg: DPConfig, plan: PrivacyPlan, mode: str) -> Pri
     loader = DataLoader(TensorDataset(torch.arange(plan.n)), batch_size=cfg.train_batch_size,
                         generator=torch.Generator().manual_seed(cfg.seed))
     out = engine.make_private(
-        module=model, optimizer=_train.make_optimizer(model, cfg), data_loader=loader,
+        module=model, optimizer=optimizer, data_loader=loader,
         noise_multiplier=plan.noise_multiplier, max_grad_norm=cfg.max_grad_norm, poisson_sampling=True,
         loss_reduction="mean", grad_sample_mode=mode, wrap_model=False,
         noise_generator=torch.Generator().manual_seed(cfg.seed + 1),
@@ -229,8 +275,11 @@ def _empty_gradients(optimizer: Any, mode: str) -> None:
 
 
 def release(private: Private) -> None:
-    """Remove Opacus' hooks and the per-parameter buffers it attached (per-sample and summed gradients)."""
+    """Remove Opacus' hooks and the keeper's, and the per-parameter buffers they attached (per-sample and summed
+    gradients)."""
     private.hooks.cleanup()
+    if private.keeper is not None:
+        private.keeper.remove()
     for p in private.optimizer.params:
         for attr in ("summed_grad", "grad_sample"):
             if hasattr(p, attr):
