@@ -47,7 +47,8 @@ def build(runs: list[Run], out: Path, include_limited: bool = False, alpha: floa
     specs = present(groups)
     columns = [column_of(spec, groups) for spec in specs]
     rows = [make_row(g, specs, out) for g in groups]
-    board = Leaderboard(columns, sort_rows(rows), alpha, notes)
+    first = {id(r): min(run.date for run in g.runs.values()) for r, g in zip(rows, groups)}
+    board = Leaderboard(columns, sort_rows(rows, first), alpha, notes)
     if tests:
         compare_all(board, {id(r): g for r, g in zip(rows, groups)}, specs, alpha, seed)
     return board
@@ -168,10 +169,10 @@ def judge_of(g: RowRuns) -> str:
     return ", ".join(sorted(judges - {"None"}))
 
 
-def sort_rows(rows: list[Row]) -> list[Row]:
-    """Each base model's plain row first, then its variants in the order they were found."""
-    order = {id(r): i for i, r in enumerate(rows)}
-    return sorted(rows, key=lambda r: (r.base_model, r.limit or 0, not r.is_base, order[id(r)]))
+def sort_rows(rows: list[Row], first: dict[int, float]) -> list[Row]:
+    """Each base model's plain row first, then its variants in the order they were first evaluated (a spec's order
+    under ``fairpriv run --order task``), ties by name."""
+    return sorted(rows, key=lambda r: (r.base_model, r.limit or 0, not r.is_base, first[id(r)], r.variant))
 
 
 def compare_all(board: Leaderboard, groups: dict[int, RowRuns], specs: list[ColumnSpec], alpha: float,
