@@ -52,6 +52,9 @@ def test_run_writes_every_cell_once_and_resumes(tmp_path, tiny_model, fairpriv_h
     assert any(m.startswith("[2/3] zr@fraction=0.25") for m in messages)
     assert len(plan.done) == 3 and not plan.pending
 
+    markers = [json.loads((out / c.folder / runner.MARKER).read_text()) for c in exp.cells]
+    assert all(m["seconds"] >= m["model_seconds"] >= 0 for m in markers)  # model build (and fit) charged to a cell
+
     again = runner.run(experiment(tmp_path, tiny_model), out, echo=messages.append)
     assert "3 cells, 3 done, 0 to run" in messages[-2] and not again.pending
 

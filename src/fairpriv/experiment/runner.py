@@ -143,7 +143,7 @@ class Runner:
         build_seconds = time.monotonic() - started
         for cell in cells:
             self.announce(cell)
-            seconds = self.evaluate_cell(cell, lm) + (build_seconds if cell is cells[0] else 0.0)
+            seconds = self.evaluate_cell(cell, lm, build_seconds if cell is cells[0] else 0.0)
             self.progress.pending.remove(cell)
             self.progress.done[cell] = seconds
         del lm
@@ -154,16 +154,17 @@ class Runner:
         self.echo(f"[{len(self.progress.done) + 1}/{len(self.experiment.cells)}] {cell.variant.name} x {cell.task}"
                   f" on {cell.model}{left}")
 
-    def evaluate_cell(self, cell: Cell, lm) -> float:
-        """Evaluate one cell into its ``.partial`` folder, write the marker, rename; return the seconds spent."""
+    def evaluate_cell(self, cell: Cell, lm, model_seconds: float = 0.0) -> float:
+        """Evaluate one cell into its ``.partial`` folder, write the marker, rename; return the seconds spent,
+        ``model_seconds`` (building the model, fitting included, charged to a variant's first cell) included."""
         folder = self.out / cell.folder
         partial = folder.with_name(folder.name + PARTIAL)
         shutil.rmtree(partial, ignore_errors=True)
         started = time.monotonic()
         try:
             results_file = self.evaluate_into(cell, lm, partial)
-            seconds = time.monotonic() - started
-            write_marker(partial, cell, results_file, seconds)
+            seconds = time.monotonic() - started + model_seconds
+            write_marker(partial, cell, results_file, seconds, model_seconds)
             partial.rename(folder)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
@@ -225,10 +226,12 @@ def experiment_entry(experiment: Experiment, cell: Cell) -> dict[str, Any]:
             "task": cell.task, "fingerprint": cell.fingerprint}
 
 
-def write_marker(folder: Path, cell: Cell, results_file: Path, seconds: float) -> None:
+def write_marker(folder: Path, cell: Cell, results_file: Path, seconds: float, model_seconds: float = 0.0) -> None:
+    """``seconds``: the cell's whole cost; ``model_seconds``: the part spent building (and fitting) the model."""
     info = {"fingerprint": cell.fingerprint, "model": cell.model, "variant": cell.variant.name,
             "task": cell.task, "model_args": cell.model_args, "settings": cell.settings,
-            "results": str(results_file.relative_to(folder)), "seconds": round(seconds, 1)}
+            "results": str(results_file.relative_to(folder)), "seconds": round(seconds, 1),
+            "model_seconds": round(model_seconds, 1)}
     tmp = folder / (MARKER + ".tmp")
     tmp.write_text(json.dumps(info, indent=2, sort_keys=True, default=str), encoding="utf-8")
     tmp.replace(folder / MARKER)
