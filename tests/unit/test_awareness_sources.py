@@ -89,3 +89,12 @@ def test_mc_dataset_has_both_replies():
 def test_reads_the_dean_release_csv_shape():
     rows = docs("privacy", source=str(DEAN / "beaver_train330k_privacy_safe_1k.csv"))   # columns prompt,response
     assert len(rows) == 1000 and all(r["prompt"] for r in rows)
+
+
+def test_model_args_named_kind_do_not_collide_with_the_task_kind():
+    """lm-eval calls custom_dataset(**metadata, **dataset_kwargs) with the model args in the metadata: sft-hf's
+    `kind=privacy` must neither crash the call nor change which probes a fairness task loads."""
+    metadata, dataset_kwargs = {"pretrained": "x", "kind": "privacy", "n_samples": 8}, {"awareness_kind": "fairness"}
+    mc = sources.mc_dataset(**metadata, **dataset_kwargs)["test"]
+    generated = sources.awareness_dataset(**metadata, **dataset_kwargs)["test"]
+    assert {d["kind"] for d in mc} == {d["kind"] for d in generated} == {"fairness"}

@@ -1,7 +1,7 @@
 """Data sources of the awareness tasks (DEAN / SPIN, arXiv 2410.16672), chosen at run time through ``--metadata``.
 
 lm-eval calls :func:`awareness_dataset` / :func:`mc_dataset` (``custom_dataset``) with the run's metadata (the
-``--metadata`` JSON merged with the model args) and the task's ``dataset_kwargs`` (``kind``). Keys read:
+``--metadata`` JSON merged with the model args) and the task's ``dataset_kwargs`` (``awareness_kind``). Keys read:
 
 * ``fairness_source`` / ``privacy_source``, falling back to ``source``: ``builtin`` (default, offline), ``salad``
   (SALAD-Bench from the Hub, pinned revision), or a path to a local ``.csv`` (column ``questions``, as in the DEAN
@@ -170,15 +170,18 @@ def as_dataset(docs: list[dict[str, Any]]):
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
 
 
-def awareness_dataset(kind: str, **metadata: Any):
-    """``custom_dataset`` of ``fairness_awareness`` / ``privacy_awareness``."""
-    judge = judge_fields(metadata)
+def awareness_dataset(awareness_kind: str, **metadata: Any):
+    """``custom_dataset`` of ``fairness_awareness`` / ``privacy_awareness``. ``awareness_kind`` comes from the task's
+    ``dataset_kwargs``; it is not called ``kind`` because lm-eval passes the model args in the same call, and
+    ``sft-hf``/``dp-hf`` have a ``kind`` key of their own."""
+    kind, judge = awareness_kind, judge_fields(metadata)
     rows, source = read_source(check_kind(kind), source_of(kind, metadata))
     return as_dataset(to_docs(rows, kind, source, judge))
 
 
-def mc_dataset(kind: str, **metadata: Any):
+def mc_dataset(awareness_kind: str, **metadata: Any):
     """``custom_dataset`` of the judge-free ``*_mc`` tasks: always the builtin probes (they carry the replies)."""
+    kind = awareness_kind
     rows = read_builtin(check_kind(kind))
     docs = to_docs(rows, kind, BUILTIN, {"judge": "none", "judge_model": "", "judge_batch_size": 0})
     return as_dataset([{**d, "choices": [d["aware"], d["unaware"]]} for d in docs])
