@@ -48,7 +48,7 @@ demo: assets
 # The published leaderboard (results/leaderboard) from experiments/leaderboard.yaml; resumable: re-run to continue.
 # Task by task, so the awareness columns of every variant are done first.
 leaderboard: assets
-	$(RUN_ENV) $(BIN)/fairpriv run experiments/leaderboard.yaml --out results/runs/leaderboard --order task
+	$(RUN_ENV) $(BIN)/fairpriv run experiments/leaderboard.yaml --out results/runs/leaderboard --order task --keep-going
 	find results/runs/leaderboard -name 'samples_*.jsonl' -exec gzip -9 -n -f {} +  # kept in git: ~10x smaller
 	$(BIN)/fairpriv report results/runs/leaderboard --out results/leaderboard --title "fairpriv leaderboard"
 

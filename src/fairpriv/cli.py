@@ -67,6 +67,8 @@ def _add_run(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="list the cells still to run and stop")
     p.add_argument("--order", choices=["variant", "task"], default="variant",
                    help="variant: each model built once (default); task: every variant on one task before the next")
+    p.add_argument("--keep-going", action="store_true",
+                   help="report a failing cell and go on with the others (the run still fails at the end)")
     p.set_defaults(func=cmd_run)
 
 
@@ -194,7 +196,8 @@ def cmd_run(args) -> int:
     experiment = spec.load(args.spec, limit=limit)
     out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
     try:
-        runner.run(experiment, out, dry_run=args.dry_run, echo=runner.main_echo, order=args.order)
+        runner.run(experiment, out, dry_run=args.dry_run, echo=runner.main_echo, order=args.order,
+                   keep_going=args.keep_going)
     except KeyboardInterrupt:
         print(f"fairpriv run: interrupted; finished cells are kept in {out}: run the same command to resume",
               file=sys.stderr)

@@ -115,3 +115,25 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
         with pytest.raises(SpecError, match="another `fairpriv run` is writing"):
             runner.take_lock(tmp_path / "out")
     runner.take_lock(tmp_path / "out").close()  # free again once the first run ends
+
+
+def test_keep_going_skips_a_failing_cell_and_fails_at_the_end(tmp_path, tiny_model, fairpriv_home, fixture_plugin,
+                                                             monkeypatch):
+    exp, out = experiment(tmp_path, tiny_model), tmp_path / "out"
+    original = runner.Runner.evaluate_into
+
+    def broken_quarter(self, cell, lm, folder):
+        if cell.variant.name == "zr@fraction=0.25":
+            raise ValueError("bad task data")
+        return original(self, cell, lm, folder)
+
+    monkeypatch.setattr(runner.Runner, "evaluate_into", broken_quarter)
+    messages = []
+    with pytest.raises(RuntimeError, match=r"1 cell\(s\) failed: zr@fraction=0.25 x fairpriv_test_toy: .*bad task data"):
+        runner.run(exp, out, echo=messages.append, keep_going=True)
+    assert any(m.startswith("FAILED zr@fraction=0.25") for m in messages)
+    base, quarter, half = exp.cells
+    assert (out / base.folder / runner.MARKER).is_file() and (out / half.folder / runner.MARKER).is_file()
+    assert not (out / quarter.folder).exists()
+    with pytest.raises(ValueError, match="bad task data"):  # without keep_going the first failure stops the run
+        runner.run(experiment(tmp_path, tiny_model), out, echo=lambda m: None)

@@ -32,6 +32,7 @@ class Plan:
 
     done: dict[Cell, float] = field(default_factory=dict)
     pending: list[Cell] = field(default_factory=list)
+    failed: dict[Cell, str] = field(default_factory=dict)  # with keep_going: cell -> error
 
     def eta(self, remaining: list[Cell]) -> float | None:
         """Seconds left: each pending cell costs the mean of finished cells of its task (or of all cells)."""
@@ -76,10 +77,12 @@ def finished_seconds(out: Path, cell: Cell, clean: bool = True) -> float | None:
 ORDERS = ("variant", "task")
 
 
-def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, order: str = "variant") -> Plan:
+def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, order: str = "variant",
+        keep_going: bool = False) -> Plan:
     """Evaluate the pending cells of ``experiment`` under ``out``. ``order="variant"`` builds each variant's model
     once and runs its tasks; ``order="task"`` runs one task for every variant before the next task (a model load
-    per cell, but the first columns of the leaderboard are complete early)."""
+    per cell, but the first columns of the leaderboard are complete early). ``keep_going``: a failing variant or
+    cell is reported and skipped, and the run fails at the end, after every other cell."""
     if order not in ORDERS:
         raise SpecError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
     builtins = needs_builtin_tasks(experiment)
@@ -98,7 +101,10 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, or
     runner = Runner(experiment, out, builtins, progress, echo)
     with lock:
         for model, variant, cells in by_variant(list(progress.pending)):
-            runner.run_variant(model, variant, cells)
+            runner.run_group(model, variant, cells, keep_going)
+    if progress.failed:
+        raise RuntimeError(f"{len(progress.failed)} cell(s) failed: " + "; ".join(
+            f"{c.variant.name} x {c.task}: {e}" for c, e in progress.failed.items()) + "; fix and run again to resume")
     echo(f"fairpriv run {experiment.name}: all {total} cells done in {out}")
     return progress
 
@@ -135,6 +141,18 @@ class Runner:
     builtins: bool  # whether tasks need lm-eval's built-in task index
     progress: Plan
     echo: Any
+
+    def run_group(self, model: str, variant: Variant, cells: list[Cell], keep_going: bool) -> None:
+        try:
+            self.run_variant(model, variant, cells)
+        except Exception as exc:
+            if not keep_going:
+                raise
+            left = [c for c in cells if c in self.progress.pending]
+            self.echo(f"FAILED {variant.name} ({len(left)} cell(s) skipped): {exc!r}")
+            for cell in left:
+                self.progress.pending.remove(cell)
+                self.progress.failed[cell] = repr(exc)
 
     def run_variant(self, model: str, variant: Variant, cells: list[Cell]) -> None:
         """Build the variant's model once (fitting it if needed), then evaluate its cells one by one."""
