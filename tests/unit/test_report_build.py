@@ -169,3 +169,12 @@ def test_stderr_intervals_stay_inside_zero_one_and_sanity_is_paired(tmp_path):
     records = [{"doc_id": i, "doc_hash": str(i), "acc": 1.0} for i in range(4)]
     flipped = [{**r, "acc": 0.0} for r in records]
     assert compare("fairpriv_sanity", "acc", records, flipped).p_value == pytest.approx(0.125)  # b=4, c=0
+
+
+def test_metrics_under_a_named_filter_are_found(tmp_path):
+    from fairpriv.report.collect import Run
+
+    run = Run(tmp_path / "results_x.json", {"config": {}, "results": {"fairness_awareness": {
+        "awareness,judged": 0.69, "awareness_ci_low,judged": 0.64}}})
+    assert run.metric("fairness_awareness", "awareness") == 0.69
+    assert run.metric("fairness_awareness", "awareness_dnf") is None

@@ -10,6 +10,7 @@ never mixes task versions.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,6 @@ def number(value: Any) -> float | None:
 
 
 def relative(path: Path, out: Path) -> str:
-    import os
-
     return os.path.relpath(path.resolve(), out.resolve())
 
 

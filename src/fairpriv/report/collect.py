@@ -76,8 +76,11 @@ class Run:
         return self.fairpriv.get("facts") or {}
 
     def metric(self, task: str, metric: str) -> float | str | None:
-        value = (self.data.get("results") or {}).get(task, {}).get(f"{metric},none")
-        return value
+        """``metric`` under the ``none`` filter, else under the task's one filter (e.g. ``judged``)."""
+        row = (self.data.get("results") or {}).get(task, {})
+        keys = [k for k in row if k.startswith(metric + ",")]
+        key = f"{metric},none" if f"{metric},none" in row else (keys[0] if len(keys) == 1 else None)
+        return None if key is None else row[key]
 
     def version(self, task: str) -> str:
         return str((self.data.get("versions") or {}).get(task, "?"))
