@@ -84,7 +84,47 @@ def test_one_arrow_from_each_base_to_each_variant_with_both_values():
     assert drawn[0].xy == (dean.values["fair"].value, dean.values["priv"].value)
     assert drawn[0].xyann == (base_a.values["fair"].value, base_a.values["priv"].value)
     labels = [t.get_text() for t in fig.axes[0].texts if t.arrow_patch is None]
-    assert labels == expected
+    # the cda ratios sit 0.02 apart in x and 0.01 in y (axes 0.263..0.637 x 0.362..0.758): 0.36 of a label's width
+    # and 0.63 of a line apart, so they share one label, the upper point's
+    assert labels == ["dean p=0.001", "dean p=0.1", "dean p=0.01", "cda ratio=0.5\ncda ratio=1", "cda"]
+    shared = next(t for t in fig.axes[0].texts if t.get_text().startswith("cda ratio"))
+    assert shared.xy == (0.53, 0.42)
+
+
+def test_label_clusters_chain_points_closer_than_a_label_in_both_directions():
+    lim = (0.0, 1.0)
+    points = [(0.10, 0.50), (0.20, 0.52), (0.34, 0.55), (0.10, 0.60), (0.80, 0.50), (0.80, 0.505)]
+    # 0-1: 0.10 < 0.15 wide and 0.02 < 0.04 high; 1-2 likewise (0.14, 0.03), so 0 and 2 chain through 1 although
+    # 0.24 apart; 3 is 0.10 above 0: a separate line; 4-5 nearly coincide; 4 is 0.46 right of 2
+    assert plots.label_clusters(points, lim, lim) == [[0, 1, 2], [3], [4, 5]]
+    assert plots.label_clusters(points, (0.0, 2.0), lim) == [[0, 1, 2], [3], [4, 5]]
+    assert plots.label_clusters(points, lim, (0.0, 0.25)) == [[0], [1], [2], [3], [4, 5]]  # y stretched 4x
+    assert plots.label_clusters(points[:1], lim, lim) == [[0]] and plots.label_clusters([], lim, lim) == []
+
+
+def crowded() -> Leaderboard:
+    """A base and six variants around it, the leaderboard's shape: four within a label of the base, one a label's
+    width to the right (its upper-right label would cover the next dot), one far away."""
+    spots = [(0.529, 0.761), (0.529, 0.762), (0.531, 0.761), (0.521, 0.766), (0.540, 0.755), (0.552, 0.782),
+             (0.571, 0.805), (0.819, 1.0)]
+    rows = [row("A", "base" if i == 0 else f"variant {i}", None if i == 0 else "x", val(x, 0.0, False), val(y, 0.0,
+                False)) for i, (x, y) in enumerate(spots)]
+    return Leaderboard(COLUMNS, rows)
+
+
+@pytest.mark.parametrize("make", [board, crowded])
+def test_labels_cover_no_dot_legend_or_other_label(make):
+    fig = plots.fairness_privacy_figure(make(), "fair", "priv")
+    ax, renderer = fig.axes[0], fig.canvas.get_renderer()
+    labels = [t.get_window_extent(renderer) for t in ax.texts if t.arrow_patch is None]
+    dots = [ax.transData.transform((c.lines[0].get_xdata()[0], c.lines[0].get_ydata()[0])) for c in ax.containers]
+    legend = ax.get_legend().get_window_extent(renderer)
+    for i, box in enumerate(labels):
+        assert not any(box.contains(x, y) for x, y in dots), ax.texts[i].get_text()
+        assert not box.overlaps(legend) and not any(box.overlaps(o) for o in labels[i + 1:])
+        assert ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(box.x1, box.y1)
+    names = "\n".join(t.get_text() for t in ax.texts)
+    assert all(f"variant {i}" in names for i in range(1, 8)) if make is crowded else True
 
 
 def test_base_rows_are_stars_and_points_carry_ci_error_bars():

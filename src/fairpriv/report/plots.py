@@ -22,12 +22,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.transforms import Bbox
+from scipy.cluster.hierarchy import fcluster, linkage
 
 from fairpriv.report.model import Column, Leaderboard, Row, Value
 
 DPI = 110
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 LABEL_STYLE = dict(fontsize=7, color="0.2", bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.7))
+LABEL_SPOTS = ((5, 4), (5, -4), (-5, 4), (-5, -4))  # label offsets in points: right-up, right-down, left-up, left-down
 SweepKey = tuple[str, str, str]  # (base model, intervention, swept config key)
 
 
@@ -110,8 +113,11 @@ def fairness_privacy_figure(board: Leaderboard, x_key: str, y_key: str) -> Figur
     for row in rows:
         _draw_point(ax, row, x_key, y_key, colors[row.base_model])
         _draw_arrow(ax, board, row, x_key, y_key, rows)
-    _fp_legend(ax, rows, colors)
-    fig.tight_layout()
+    legend = _fp_legend(ax, rows, colors)
+    FigureCanvasAgg(fig)
+    fig.tight_layout()  # before the labels are placed: they are placed in screen space
+    obstacles = _marker_boxes(ax, rows, x_key, y_key) + [legend.get_window_extent(fig.canvas.get_renderer())]
+    _label_variants(ax, [r for r in rows if not r.is_base], x_key, y_key, obstacles)
     return fig
 
 
@@ -134,17 +140,73 @@ def _draw_arrow(ax, board: Leaderboard, row: Row, x_key: str, y_key: str, drawn:
     tail = (base.values[x_key].value, base.values[y_key].value)
     arrow = dict(arrowstyle="-|>", color="0.35", lw=1.0, shrinkA=7, shrinkB=5)
     ax.annotate("", xy=head, xytext=tail, arrowprops=arrow, gid=f"arrow:{row.variant}")
-    ax.annotate(plain(row.variant), xy=head, xytext=(5, 4), textcoords="offset points", **LABEL_STYLE)
 
 
-def _fp_legend(ax, rows: list[Row], colors: dict[str, str]) -> None:
+def _label_variants(ax, rows: list[Row], x_key: str, y_key: str, obstacles: list[Bbox]) -> None:
+    """Name each variant next to its dot; variants whose names would overlap share one label, a name per line, put
+    in the first corner around them where it covers no dot, legend or earlier label (else where it covers least)."""
+    heads = [(_number(r, x_key), _number(r, y_key)) for r in rows]
+    for members in label_clusters(heads, ax.get_xlim(), ax.get_ylim()):
+        text = "\n".join(plain(rows[i].variant) for i in members)
+        obstacles.append(_place_label(ax, text, [heads[i] for i in members], obstacles))
+
+
+def _place_label(ax, text: str, points: list[tuple[float, float]], obstacles: list[Bbox]) -> Bbox:
+    """Draw ``text`` at the best corner of ``points`` (see :func:`_label_variants`); returns its box on screen."""
+    renderer, best = ax.figure.canvas.get_renderer(), None
+    for dx, dy in LABEL_SPOTS:
+        corner = ((max if dx > 0 else min)(p[0] for p in points), (max if dy > 0 else min)(p[1] for p in points))
+        label = ax.annotate(text, xy=corner, xytext=(dx, dy), textcoords="offset points", ha="left" if dx > 0 else
+                            "right", va="bottom" if dy > 0 else "top", **LABEL_STYLE)
+        box = label.get_window_extent(renderer)
+        cost = sum(_area(Bbox.intersection(box, o)) for o in obstacles) + _area(box) - _area(
+            Bbox.intersection(box, ax.bbox))
+        if best is not None and cost >= best[0]:
+            label.remove()
+            continue
+        if best is not None:
+            best[1].remove()
+        best = (cost, label, box)
+        if cost == 0:
+            break
+    return best[2]
+
+
+def _area(box: Bbox | None) -> float:
+    return 0.0 if box is None else box.width * box.height
+
+
+def _marker_boxes(ax, rows: list[Row], x_key: str, y_key: str) -> list[Bbox]:
+    """Screen boxes around the rows' markers (stars are bigger than dots), for label placement to avoid."""
+    boxes = []
+    for row in rows:
+        x, y = ax.transData.transform((_number(row, x_key), _number(row, y_key)))
+        r = 9 if row.is_base else 5
+        boxes.append(Bbox([[x - r, y - r], [x + r, y + r]]))
+    return boxes
+
+
+def label_clusters(points: list[tuple[float, float]], xlim, ylim, reach=(0.15, 0.04)) -> list[list[int]]:
+    """Indices of ``points`` grouped so that no two groups' labels collide: points closer than ``reach`` (a label's
+    width and a line's height, as fractions of the axes) in both directions are chained into one group (single
+    linkage). Groups and their members keep the order of ``points``."""
+    if len(points) < 2:
+        return [[i] for i in range(len(points))]
+    scaled = [((x - xlim[0]) / (xlim[1] - xlim[0]) / reach[0], (y - ylim[0]) / (ylim[1] - ylim[0]) / reach[1])
+              for x, y in points]
+    ids = fcluster(linkage(scaled, method="single", metric="chebyshev"), t=1.0, criterion="distance")
+    groups = {label: [i for i in range(len(points)) if ids[i] == label] for label in dict.fromkeys(ids)}
+    return list(groups.values())
+
+
+def _fp_legend(ax, rows: list[Row], colors: dict[str, str]):
     """Legend: one colour per base model (star = the base row), a dot for variants; and a light grid."""
     ax.grid(alpha=0.3)
     bases = dict.fromkeys(r.base_model for r in rows)
     handles = [Line2D([], [], marker="*", markersize=12, markeredgecolor="black", color=colors[b], linestyle="none",
                       label=plain(b)) for b in bases]
     handles.append(Line2D([], [], marker="o", color="0.4", linestyle="none", label="variant (arrow from its base)"))
-    ax.legend(handles=handles, fontsize=7, loc="best")
+    return ax.legend(handles=handles, fontsize=7, loc="best")
 
 
 # --- sweeps ---------------------------------------------------------------------------------------------------------
