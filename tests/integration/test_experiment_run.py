@@ -106,6 +106,9 @@ def test_task_order_runs_one_task_for_every_variant_first(tmp_path, tiny_model, 
     started = [m.split("] ", 1)[1].split(" on ")[0] for m in messages if m.startswith("[")]
     assert started == ["base x fairpriv_test_toy", "zr x fairpriv_test_toy", "base x fairpriv_test_toy_b",
                        "zr x fairpriv_test_toy_b"]
+    notes = [m.partition(" (")[2] for m in messages if m.startswith("[")]
+    assert notes == ["3 more cells of tasks not timed yet)", "2 more cells of tasks not timed yet)",
+                     "1 more cell of tasks not timed yet)", ""]  # no guess from another task's times
     with pytest.raises(SpecError, match="unknown order"):
         runner.run(exp, tmp_path / "out", order="random")
 

@@ -111,8 +111,9 @@ def test_eta_uses_the_mean_time_of_finished_cells_of_the_same_task():
     plan = runner.Plan(done={base_a: 10.0, base_b: 30.0}, pending=[dean_a, dean_b])
     assert plan.eta([dean_a, dean_b]) == 10.0 + 30.0
     only_a = runner.Plan(done={base_a: 10.0}, pending=[base_b])
-    assert only_a.eta([base_b]) == 10.0  # no cell of task b yet: the overall mean
-    assert runner.Plan().eta([base_a]) is None
+    assert only_a.eta([base_b]) == 0.0 and only_a.untimed([base_b]) == 1  # task b not timed: not guessed
+    assert only_a.eta([base_b, dean_a]) == 10.0 and only_a.untimed([base_b, dean_a]) == 1
+    assert runner.Plan().eta([base_a]) is None and runner.Plan().untimed([base_a]) == 1
 
 
 def test_published_specs_parse():

@@ -35,14 +35,23 @@ class Plan:
     failed: dict[Cell, str] = field(default_factory=dict)  # with keep_going: cell -> error
 
     def eta(self, remaining: list[Cell]) -> float | None:
-        """Seconds left: each pending cell costs the mean of finished cells of its task (or of all cells)."""
+        """Seconds left for the remaining cells of timed tasks (each costs the mean of its task's finished cells);
+        None before any cell has finished. Cells of tasks not timed yet are counted by :meth:`untimed`."""
         if not self.done:
             return None
-        overall = sum(self.done.values()) / len(self.done)
-        by_task: dict[str, list[float]] = {}
+        times = self.task_times()
+        return sum(sum(times[c.task]) / len(times[c.task]) for c in remaining if c.task in times)
+
+    def untimed(self, remaining: list[Cell]) -> int:
+        """How many of ``remaining`` belong to a task with no finished cell (their cost is unknown)."""
+        times = self.task_times()
+        return sum(c.task not in times for c in remaining)
+
+    def task_times(self) -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {}
         for cell, seconds in self.done.items():
-            by_task.setdefault(cell.task, []).append(seconds)
-        return sum(sum(by_task.get(c.task, [overall])) / len(by_task.get(c.task, [overall])) for c in remaining)
+            times.setdefault(cell.task, []).append(seconds)
+        return times
 
 
 def plan(experiment: Experiment, out: Path, clean: bool = True) -> Plan:
@@ -167,8 +176,11 @@ class Runner:
         del lm
 
     def announce(self, cell: Cell) -> None:
-        eta = self.progress.eta([c for c in self.progress.pending if c is not cell])
-        left = f" (about {eta / 60:.0f} min left after this one)" if eta is not None else ""
+        rest = [c for c in self.progress.pending if c is not cell]
+        eta, untimed = self.progress.eta(rest), self.progress.untimed(rest)
+        notes = [f"about {eta / 60:.0f} min left after this one"] if eta is not None and len(rest) > untimed else []
+        notes += [f"{untimed} more cell{'s' * (untimed > 1)} of tasks not timed yet"] if untimed else []
+        left = f" ({'; '.join(notes)})" if notes else ""
         self.echo(f"[{len(self.progress.done) + 1}/{len(self.experiment.cells)}] {cell.variant.name} x {cell.task}"
                   f" on {cell.model}{left}")
 
