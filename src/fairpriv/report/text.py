@@ -15,7 +15,7 @@ from fairpriv.report.model import INFO_COLUMNS, Column, Leaderboard, Row, Value
 
 LEGEND = ("Cells: value [95% CI]; on variant rows Δ is the difference from the same base model's plain row, "
           "`*` significant and `n.s.` not significant (paired test on the same items: McNemar for per-item outcomes, "
-          "paired bootstrap otherwise; Benjamini-Hochberg at q < {alpha} across the metrics of a row).")
+          "paired permutation for next-token divergences, paired bootstrap otherwise; Benjamini-Hochberg at q < {alpha} across the metrics of a row).")
 
 
 def fmt(x: float | None, digits: int) -> str:
