@@ -194,6 +194,20 @@ def test_capability_cost_bars_are_hatched_and_faded_unless_significant():
     assert len(bars) == 6 + 2  # mmlu: every variant but B's cda; ppl: the two dean rows with a delta
 
 
+@pytest.mark.parametrize("deltas", [(0.001, -0.001, 0.0, 0.003, 0.015, -0.003), (-0.5, -0.02), (120.0, 0.1, -11.0)])
+def test_capability_cost_value_labels_stay_inside_their_panel(deltas):
+    # the leaderboard's MMLU panel (small negative deltas whose labels ran into the names), all negative, wide range
+    rows = [row("A", "base", None, val(0.5), val(0.5), val(0.5))]
+    rows += [row("A", f"variant {i}", "x", val(0.5), val(0.5), val(0.5 + d, d, False)) for i, d in enumerate(deltas)]
+    fig = plots.capability_cost_figure(Leaderboard(COLUMNS, rows), ["mmlu"])
+    ax, renderer = fig.axes[0], fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    for text in ax.texts:
+        box = text.get_window_extent(renderer)
+        assert frame.x0 + 2 < box.x0 and box.x1 < frame.x1 - 2, text.get_text()  # not touching the names
+    assert len(ax.texts) == len(deltas) and ax.get_xlim()[0] < min(deltas) and ax.get_xlim()[1] > max(deltas)
+
+
 def test_capability_cost_png_and_skips_columns_without_deltas():
     b = board()
     fig = plots.capability_cost_figure(b, ["mmlu", "ppl"])

@@ -21,7 +21,8 @@ from fairpriv.report.model import Leaderboard
 AWARENESS = (("fairness_awareness_mc/awareness", "privacy_awareness_mc/awareness"),
              ("fairness_awareness/awareness", "privacy_awareness/awareness"))
 SWEEP_COLUMNS = ("fairness_awareness_mc/awareness", "privacy_awareness_mc/awareness", "fairness_awareness/awareness",
-                 "privacy_awareness/awareness", "mmlu_offline_mini/acc", "bold_wiki_perplexity/word_perplexity")
+                 "privacy_awareness/awareness", "gender_bias_bold/toxicity_bias", "gender_bias_divergence/hellinger_bias",
+                 "mmlu_offline_mini/acc", "bold_wiki_perplexity/word_perplexity")  # awareness, bias, capability
 
 
 @dataclass

@@ -293,8 +293,25 @@ def capability_cost_figure(board: Leaderboard, column_keys: Sequence[str]) -> Fi
         _cost_panel(ax, variants, col, multi)
     fig.legend(handles=_cost_legend(board.alpha), loc="lower center", ncol=3, fontsize=7)
     fig.suptitle("Capability cost: variant - base", fontsize=10)
+    FigureCanvasAgg(fig)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
+    for ax in axes[:len(cols)]:
+        _fit_texts(ax)
     return fig
+
+
+def _fit_texts(ax, pad: float = 10.0, rounds: int = 5) -> None:
+    """Widen the x-limits until every text drawn in ``ax`` (the value labels at the bar ends) lies inside it."""
+    renderer = ax.figure.canvas.get_renderer()
+    for _ in range(rounds):
+        frame, boxes = ax.get_window_extent(renderer), [t.get_window_extent(renderer) for t in ax.texts]
+        left = max(0.0, frame.x0 + pad - min((b.x0 for b in boxes), default=frame.x0))
+        right = max(0.0, max((b.x1 for b in boxes), default=frame.x1) + pad - frame.x1)
+        if left < 0.5 and right < 0.5:
+            return
+        lo, hi = ax.get_xlim()
+        per_pixel = (hi - lo) / frame.width
+        ax.set_xlim(lo - left * per_pixel, hi + right * per_pixel)
 
 
 def _delta(row: Row, key: str) -> float | None:
