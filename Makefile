@@ -38,17 +38,21 @@ browser:
 # task (CI uses it to check the wiring quickly; such runs land in their own folder and are labelled in the report).
 LIMIT ?=
 DEMO_RUNS := results/runs/demo$(if $(LIMIT),-limit$(LIMIT))
-RUN_ENV := HF_HUB_OFFLINE=1
+# JOBS=n evaluates on n worker processes (one variant family each); each gets one thread unless OMP_NUM_THREADS is
+# given on the command line or in the environment.
+JOBS ?= 1
+RUN_ENV := HF_HUB_OFFLINE=1 $(if $(and $(filter-out 1,$(JOBS)),$(filter file,$(origin OMP_NUM_THREADS))),OMP_NUM_THREADS=1)
+RUN_JOBS := $(if $(filter-out 1,$(JOBS)),--jobs $(JOBS))
 
 demo: assets
-	$(RUN_ENV) $(BIN)/fairpriv run experiments/demo.yaml --out $(DEMO_RUNS) $(if $(LIMIT),--limit $(LIMIT))
+	$(RUN_ENV) $(BIN)/fairpriv run experiments/demo.yaml --out $(DEMO_RUNS) $(if $(LIMIT),--limit $(LIMIT)) $(RUN_JOBS)
 	$(BIN)/fairpriv report $(DEMO_RUNS) --out results/demo$(if $(LIMIT),-limit$(LIMIT)) --title "fairpriv demo" \
 		$(if $(LIMIT),--include-limited)
 
 # The published leaderboard (results/leaderboard) from experiments/leaderboard.yaml; resumable: re-run to continue.
 # Task by task, so the awareness columns of every variant are done first.
 leaderboard: assets
-	$(RUN_ENV) $(BIN)/fairpriv run experiments/leaderboard.yaml --out results/runs/leaderboard --order task --keep-going
+	$(RUN_ENV) $(BIN)/fairpriv run experiments/leaderboard.yaml --out results/runs/leaderboard --order task --keep-going $(RUN_JOBS)
 	find results/runs/leaderboard -name 'samples_*.jsonl' -exec gzip -9 -n -f {} +  # kept in git: ~10x smaller
 	$(BIN)/fairpriv report results/runs/leaderboard --out results/leaderboard --title "fairpriv leaderboard"
 

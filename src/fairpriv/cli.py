@@ -69,6 +69,9 @@ def _add_run(sub) -> None:
                    help="variant: each model built once (default); task: every variant on one task before the next")
     p.add_argument("--keep-going", action="store_true",
                    help="report a failing cell and go on with the others (the run still fails at the end)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="evaluate on N worker processes, one variant family each at a time (cores are split between "
+                        "them unless OMP_NUM_THREADS is set); default 1")
     p.set_defaults(func=cmd_run)
 
 
@@ -197,7 +200,7 @@ def cmd_run(args) -> int:
     out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
     try:
         runner.run(experiment, out, dry_run=args.dry_run, echo=runner.main_echo, order=args.order,
-                   keep_going=args.keep_going)
+                   keep_going=args.keep_going, jobs=args.jobs)
     except KeyboardInterrupt:
         print(f"fairpriv run: interrupted; finished cells are kept in {out}: run the same command to resume",
               file=sys.stderr)

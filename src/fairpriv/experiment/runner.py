@@ -87,13 +87,16 @@ ORDERS = ("variant", "task")
 
 
 def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, order: str = "variant",
-        keep_going: bool = False) -> Plan:
+        keep_going: bool = False, jobs: int = 1) -> Plan:
     """Evaluate the pending cells of ``experiment`` under ``out``. ``order="variant"`` builds each variant's model
     once and runs its tasks; ``order="task"`` runs one task for every variant before the next task (a model load
     per cell, but the first columns of the leaderboard are complete early). ``keep_going``: a failing variant or
-    cell is reported and skipped, and the run fails at the end, after every other cell."""
+    cell is reported and skipped, and the run fails at the end, after every other cell. ``jobs`` > 1: on that many
+    worker processes, one variant family each at a time (see :mod:`fairpriv.experiment.parallel`)."""
     if order not in ORDERS:
         raise SpecError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise SpecError(f"--jobs must be a positive integer (worker processes); got {jobs!r}")
     builtins = needs_builtin_tasks(experiment)
     lock = None if dry_run else take_lock(out)
     progress = plan(experiment, out, clean=not dry_run)
@@ -109,8 +112,14 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, or
         return progress
     runner = Runner(experiment, out, builtins, progress, echo)
     with lock:
-        for model, variant, cells in by_variant(list(progress.pending)):
-            runner.run_group(model, variant, cells, keep_going)
+        groups = by_variant(list(progress.pending))
+        if jobs > 1 and groups:
+            from fairpriv.experiment.parallel import run_parallel
+
+            run_parallel(runner, groups, jobs, keep_going)
+        else:
+            for model, variant, cells in groups:
+                runner.run_group(model, variant, cells, keep_going)
     if progress.failed:
         raise RuntimeError(f"{len(progress.failed)} cell(s) failed: " + "; ".join(
             f"{c.variant.name} x {c.task}: {e}" for c, e in progress.failed.items()) + "; fix and run again to resume")
@@ -150,6 +159,7 @@ class Runner:
     builtins: bool  # whether tasks need lm-eval's built-in task index
     progress: Plan
     echo: Any
+    job: int | None = None  # a worker of `--jobs`: announce cells without the run's count (the parent keeps it)
 
     def run_group(self, model: str, variant: Variant, cells: list[Cell], keep_going: bool) -> None:
         try:
@@ -176,6 +186,9 @@ class Runner:
         del lm
 
     def announce(self, cell: Cell) -> None:
+        if self.job is not None:
+            self.echo(f"{cell.variant.name} x {cell.task} on {cell.model}: started")
+            return
         rest = [c for c in self.progress.pending if c is not cell]
         eta, untimed = self.progress.eta(rest), self.progress.untimed(rest)
         notes = [f"about {eta / 60:.0f} min left after this one"] if eta is not None and len(rest) > untimed else []
