@@ -93,3 +93,23 @@ def test_a_failing_cell_is_reported_with_keep_going_and_stops_the_run_without(tm
 def test_jobs_must_be_a_positive_integer(tmp_path, jobs):
     with pytest.raises(SpecError, match="jobs must be a positive integer"):
         runner.run(experiment(tmp_path, Path("m")), tmp_path / "out", jobs=jobs)
+
+
+def test_finished_cells_are_recorded_once_in_order_of_report(tmp_path):
+    import queue
+
+    exp = experiment(tmp_path, Path("m"))
+    progress, messages = runner.Plan(pending=list(exp.cells)), []
+    run = runner.Runner(exp, tmp_path, False, progress, messages.append)
+    cells = {str(c.folder): c for c in exp.cells}
+    reported = queue.Queue()
+    for cell, seconds in [(exp.cells[0], 60.0), (exp.cells[2], 120.0)]:
+        reported.put((str(cell.folder), seconds))
+    parallel.record(run, cells, parallel._drain(reported, wait=0.01), [])
+    assert parallel._drain(reported, wait=0.01) == []
+    parallel.record(run, cells, [(str(exp.cells[0].folder), 60.0)], [(str(exp.cells[1].folder), "ValueError()")])
+    assert list(progress.done.values()) == [60.0, 120.0] and progress.failed == {exp.cells[1]: "ValueError()"}
+    assert len(progress.pending) == 5 and len(messages) == 2  # the cell reported twice counts once
+    # when the second was reported, 6 were left: 2 of task y (mean of 60 s and 120 s: 3 min) and 4 of untimed task b
+    assert messages[1] == ("[2/8 done] zr@fraction=0.25 x fairpriv_test_toy in 2.0 min (about 3 min left; 4 cells of "
+                           "tasks not timed yet)")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 from pathlib import Path
 
 from fairpriv.experiment.spec import Cell, Experiment
 
 Group = tuple[str, object, list[Cell]]  # (model, variant, cells): one model build
 JOB = 0  # this worker's number, set by _start_worker
+FINISHED = None  # in a worker: the queue on which it reports each finished cell to the parent
 
 
 def chains(groups: list[Group]) -> list[list[Group]]:
@@ -35,17 +37,21 @@ def threads_per_job(jobs: int) -> int | None:
 
 
 def run_parallel(runner, groups: list[Group], jobs: int, keep_going: bool) -> None:
-    """Run ``groups`` on ``jobs`` workers, each taking the next family chain when free; record finished cells in
-    ``runner.progress`` and report them through ``runner.echo``."""
+    """Run ``groups`` on ``jobs`` workers, each taking the next family chain when free; record each finished cell in
+    ``runner.progress`` as the workers report it, and report it through ``runner.echo``."""
     work = chains(groups)
     cells = {str(c.folder): c for _, _, group_cells in groups for c in group_cells}
     context = multiprocessing.get_context("spawn")
-    counter = context.Value("i", 0)
-    pool = context.Pool(min(jobs, len(work)), _start_worker, (threads_per_job(jobs), counter))
+    finished, counter = context.Queue(), context.Value("i", 0)
+    pool = context.Pool(min(jobs, len(work)), _start_worker, (threads_per_job(jobs), counter, finished))
     try:
-        tasks = [(runner.experiment, runner.out, runner.builtins, chain, keep_going) for chain in work]
-        for done, failed in pool.imap_unordered(_run_chain, tasks, chunksize=1):
-            record(runner, cells, done, failed)
+        running = [pool.apply_async(_run_chain, ((runner.experiment, runner.out, runner.builtins, chain,
+                                                   keep_going),)) for chain in work]
+        while running:
+            record(runner, cells, _drain(finished), [])
+            for result in [r for r in running if r.ready()]:
+                running.remove(result)
+                record(runner, cells, *result.get())  # get() raises a worker's error here
         pool.close()
     except BaseException:
         pool.terminate()  # stop the other workers now; their .partial folders are redone on the next run
@@ -54,11 +60,24 @@ def run_parallel(runner, groups: list[Group], jobs: int, keep_going: bool) -> No
         pool.join()
 
 
+def _drain(finished, wait: float = 0.5) -> list[tuple[str, float]]:
+    """The (folder, seconds) the workers reported since the last call (waiting up to ``wait`` for the first)."""
+    items: list[tuple[str, float]] = []
+    try:
+        items.append(finished.get(timeout=wait))
+        while True:
+            items.append(finished.get_nowait())
+    except queue.Empty:
+        return items
+
+
 def record(runner, cells: dict[str, Cell], done: list[tuple[str, float]], failed: list[tuple[str, str]]) -> None:
     """Move a chain's finished and failed cells out of ``runner.progress.pending`` and report each."""
     progress = runner.progress
     for folder, seconds in done:
         cell = cells[folder]
+        if cell not in progress.pending:  # reported twice: by the queue and with its chain's result
+            continue
         progress.pending.remove(cell)
         progress.done[cell] = seconds
         eta, untimed = progress.eta(progress.pending), progress.untimed(progress.pending)
@@ -72,8 +91,9 @@ def record(runner, cells: dict[str, Cell], done: list[tuple[str, float]], failed
         progress.failed[cell] = error
 
 
-def _start_worker(threads: int | None, counter) -> None:
-    global JOB
+def _start_worker(threads: int | None, counter, finished) -> None:
+    global JOB, FINISHED
+    FINISHED = finished
     with counter.get_lock():
         counter.value += 1
         JOB = counter.value
@@ -89,7 +109,8 @@ def _run_chain(task: tuple[Experiment, Path, bool, list[Group], bool]):
 
     experiment, out, builtins, chain, keep_going = task
     progress = Plan(pending=[c for _, _, cells in chain for c in cells])
-    runner = Runner(experiment, out, builtins, progress, lambda m: main_echo(f"(job {JOB}) {m}"), job=JOB)
+    runner = Runner(experiment, out, builtins, progress, lambda m: main_echo(f"(job {JOB}) {m}"), job=JOB,
+                    on_done=lambda cell, seconds: FINISHED.put((str(cell.folder), seconds)))
     for model, variant, cells in chain:
         runner.run_group(model, variant, cells, keep_going)
     return ([(str(c.folder), s) for c, s in progress.done.items()],

@@ -160,6 +160,7 @@ class Runner:
     progress: Plan
     echo: Any
     job: int | None = None  # a worker of `--jobs`: announce cells without the run's count (the parent keeps it)
+    on_done: Any = None  # called with (cell, seconds) after each finished cell
 
     def run_group(self, model: str, variant: Variant, cells: list[Cell], keep_going: bool) -> None:
         try:
@@ -183,6 +184,8 @@ class Runner:
             seconds = self.evaluate_cell(cell, lm, build_seconds if cell is cells[0] else 0.0)
             self.progress.pending.remove(cell)
             self.progress.done[cell] = seconds
+            if self.on_done is not None:
+                self.on_done(cell, seconds)
         del lm
 
     def announce(self, cell: Cell) -> None:
@@ -305,4 +308,5 @@ def task_manager(settings: dict[str, Any], model_args: dict[str, Any], include_d
 
 
 def main_echo(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    sys.stderr.write(message + "\n")  # one write: lines of parallel workers do not run into each other
+    sys.stderr.flush()
