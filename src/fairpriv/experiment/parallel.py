@@ -80,9 +80,7 @@ def record(runner, cells: dict[str, Cell], done: list[tuple[str, float]], failed
             continue
         progress.pending.remove(cell)
         progress.done[cell] = seconds
-        eta, untimed = progress.eta(progress.pending), progress.untimed(progress.pending)
-        left = f"about {eta / 60:.0f} min left" if eta is not None and len(progress.pending) > untimed else ""
-        left += f"{'; ' if left else ''}{untimed} cell{'s' * (untimed > 1)} of tasks not timed yet" if untimed else ""
+        left = progress.time_left(progress.pending)
         runner.echo(f"[{len(progress.done)}/{len(runner.experiment.cells)} done] {cell.variant.name} x {cell.task} "
                     f"in {seconds / 60:.1f} min{f' ({left})' if left else ''}")
     for folder, error in failed:

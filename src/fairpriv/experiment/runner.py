@@ -47,6 +47,14 @@ class Plan:
         times = self.task_times()
         return sum(c.task not in times for c in remaining)
 
+    def time_left(self, remaining: list[Cell], after: str = "", more: str = "") -> str:
+        """The progress note on ``remaining``: "about N min left<after>; K <more>cells of tasks not timed yet"
+        (either part only when it applies; "" when neither does)."""
+        eta, untimed = self.eta(remaining), self.untimed(remaining)
+        notes = [f"about {eta / 60:.0f} min left{after}"] if eta is not None and len(remaining) > untimed else []
+        notes += [f"{untimed} {more}cell{'s' * (untimed > 1)} of tasks not timed yet"] if untimed else []
+        return "; ".join(notes)
+
     def task_times(self) -> dict[str, list[float]]:
         times: dict[str, list[float]] = {}
         for cell, seconds in self.done.items():
@@ -192,11 +200,8 @@ class Runner:
         if self.job is not None:
             self.echo(f"{cell.variant.name} x {cell.task} on {cell.model}: started")
             return
-        rest = [c for c in self.progress.pending if c is not cell]
-        eta, untimed = self.progress.eta(rest), self.progress.untimed(rest)
-        notes = [f"about {eta / 60:.0f} min left after this one"] if eta is not None and len(rest) > untimed else []
-        notes += [f"{untimed} more cell{'s' * (untimed > 1)} of tasks not timed yet"] if untimed else []
-        left = f" ({'; '.join(notes)})" if notes else ""
+        note = self.progress.time_left([c for c in self.progress.pending if c is not cell], " after this one", "more ")
+        left = f" ({note})" if note else ""
         self.echo(f"[{len(self.progress.done) + 1}/{len(self.experiment.cells)}] {cell.variant.name} x {cell.task}"
                   f" on {cell.model}{left}")
 

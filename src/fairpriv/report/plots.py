@@ -153,23 +153,26 @@ def _label_variants(ax, rows: list[Row], x_key: str, y_key: str, obstacles: list
 
 def _place_label(ax, text: str, points: list[tuple[float, float]], obstacles: list[Bbox]) -> Bbox:
     """Draw ``text`` at the best corner of ``points`` (see :func:`_label_variants`); returns its box on screen."""
-    renderer, best = ax.figure.canvas.get_renderer(), None
-    for dx, dy in LABEL_SPOTS:
-        corner = ((max if dx > 0 else min)(p[0] for p in points), (max if dy > 0 else min)(p[1] for p in points))
-        label = ax.annotate(text, xy=corner, xytext=(dx, dy), textcoords="offset points", ha="left" if dx > 0 else
-                            "right", va="bottom" if dy > 0 else "top", **LABEL_STYLE)
-        box = label.get_window_extent(renderer)
-        cost = sum(_area(Bbox.intersection(box, o)) for o in obstacles) + _area(box) - _area(
-            Bbox.intersection(box, ax.bbox))
-        if best is not None and cost >= best[0]:
-            label.remove()
-            continue
-        if best is not None:
-            best[1].remove()
-        best = (cost, label, box)
-        if cost == 0:
+    renderer = ax.figure.canvas.get_renderer()
+    label = ax.annotate(text, xy=points[0], xytext=LABEL_SPOTS[0], textcoords="offset points", **LABEL_STYLE)
+    costs = []
+    for spot in LABEL_SPOTS:
+        box = _move_label(label, spot, points).get_window_extent(renderer)
+        costs.append(sum(_area(Bbox.intersection(box, o)) for o in obstacles)
+                     + _area(box) - _area(Bbox.intersection(box, ax.bbox)))  # covered + outside the axes
+        if costs[-1] == 0:
             break
-    return best[2]
+    return _move_label(label, LABEL_SPOTS[costs.index(min(costs))], points).get_window_extent(renderer)
+
+
+def _move_label(label, spot: tuple[int, int], points: list[tuple[float, float]]):
+    """Put ``label`` at offset ``spot`` (points) from the matching corner of ``points``' bounding box."""
+    dx, dy = spot
+    label.xy = ((max if dx > 0 else min)(p[0] for p in points), (max if dy > 0 else min)(p[1] for p in points))
+    label.xyann = spot
+    label.set_horizontalalignment("left" if dx > 0 else "right")
+    label.set_verticalalignment("bottom" if dy > 0 else "top")
+    return label
 
 
 def _area(box: Bbox | None) -> float:
