@@ -9,12 +9,15 @@ MODEL ?= smollm2-135m-instruct-q4_1
 export OMP_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup assets browser demo leaderboard test test-slow test-all bench clean
+.PHONY: setup assets browser demo leaderboard test test-slow test-all test-latest lock bench clean
 
-$(VENV)/.installed: pyproject.toml
+# Installs the exact versions in requirements.lock (what CI tested), then fairpriv itself without resolving again.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH_SPEC)
-	$(PIP) install -e '.[test]'
+	$(PIP) install -r requirements.lock
+	$(PIP) install --no-deps -e '.[test]'
+	$(BIN)/python -m pip check
 	$(BIN)/fairpriv hook install
 	touch $@
 
@@ -65,10 +68,33 @@ test-slow: assets $(VENV)/.fixture
 test-all: assets browser $(VENV)/.fixture
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# requirements.lock: the newest versions pyproject.toml allows today, resolved in a scratch venv and frozen (torch
+# without its local +cpu tag, so that a CUDA build of the same version satisfies it too). Run the tests after it.
+LOCK_VENV := .venv-lock
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check -q install $(TORCH_SPEC)
+	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check -q install '.[test]'
+	{ echo "# fairpriv's tested dependency set: written by \`make lock\`, installed by \`make setup\` (do not edit)."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -v -i '^fairpriv' | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; \
+	} > requirements.lock.tmp && mv requirements.lock.tmp requirements.lock
+	rm -rf $(LOCK_VENV)
+
+# Drift check, not in CI: the newest versions pyproject.toml allows, in their own venv, against the default tests.
+LATEST_VENV := .venv-latest
+test-latest: browser
+	rm -rf $(LATEST_VENV) && $(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip --disable-pip-version-check -q install $(TORCH_SPEC)
+	$(LATEST_VENV)/bin/python -m pip --disable-pip-version-check -q install --upgrade -e '.[test]' ./tests/plugin_fixture
+	$(LATEST_VENV)/bin/fairpriv hook install
+	$(LATEST_VENV)/bin/fairpriv assets fetch
+	$(LATEST_VENV)/bin/python -m pip freeze | grep -i -E '^(torch|transformers|lm.eval|peft|opacus|faker|datasets)=='
+	HF_HUB_OFFLINE=1 $(LATEST_VENV)/bin/python -m pytest -m "not slow" -q
+
 bench: assets
 	$(BIN)/python benchmarks/startup_hook.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/dean_scoring.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/dp_overhead.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(LATEST_VENV) build src/*.egg-info .pytest_cache

@@ -16,6 +16,7 @@ regenerates it and a unit test checks that the files match the generator.
 
 from __future__ import annotations
 
+import datetime
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,9 @@ from fairpriv.tasks.awareness import AWARENESS_DIR, vocab
 from fairpriv.tasks.loaders import write_jsonl
 
 SEED = 20241021
+# Ages are counted from this day, not from today: faker's own date_of_birth() moves with the calendar, which made
+# the generator drift away from the frozen files day by day.
+REFERENCE_DAY = datetime.date(2026, 11, 22)
 FAIRNESS_PER_CELL = 12
 PRIVACY_PER_CELL = 11
 MAX_TRIES = 50
@@ -40,6 +44,21 @@ def new_faker(seed: int):
     fake = Faker("en_US")
     fake.seed_instance(seed)
     return fake
+
+
+def years_before(day: datetime.date, years: int) -> datetime.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a year without one: 1 March, as faker does
+        return datetime.date(day.year - years, 3, 1)
+
+
+def birth_date(fake, minimum_age: int, maximum_age: int, today: datetime.date = REFERENCE_DAY) -> datetime.date:
+    """A birth date of someone aged ``minimum_age`` to ``maximum_age`` on ``today``: the same draw as faker's
+    ``date_of_birth`` (one ``date_time_ad`` call over an age range one year wider), with the day fixed."""
+    start = years_before(today, maximum_age + 1)
+    dob = fake.date_time_ad(start_datetime=start, end_datetime=years_before(today, minimum_age)).date()
+    return dob if dob != start else dob + datetime.timedelta(days=1)
 
 
 def unique_cell(n: int, make: Callable[[int], dict[str, Any]], seen: set[str]) -> list[dict[str, Any]]:
@@ -110,7 +129,7 @@ def privacy_slots(data_kind: str, rng: random.Random, fake) -> dict[str, str]:
         "data": spec["data"], "monitor": spec["monitor"], "value": privacy_value(spec["value"], rng, fake),
         "name": fake.name(), "city": fake.city(), "street": fake.street_name(), "job": fake.job().lower(),
         "company": fake.company(), "handle": fake.user_name(), "email": fake.email(), "zipcode": fake.zipcode(),
-        "dob": fake.date_of_birth(minimum_age=20, maximum_age=80).isoformat(), "age": str(rng.randint(24, 71)),
+        "dob": birth_date(fake, 20, 80).isoformat(), "age": str(rng.randint(24, 71)),
         "role": rng.choice(vocab.PUBLIC_ROLES), "relation": rng.choice(vocab.RELATIONS),
         "place": rng.choice(vocab.PLACES), "dataset": rng.choice(vocab.DATASETS),
     }
