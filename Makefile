@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH_SPEC)
 	$(PIP) install -r requirements.lock
-	$(PIP) install --no-deps -e '.[test]'
+	$(PIP) install --no-deps -e .
 	$(BIN)/python -m pip check
 	$(BIN)/fairpriv hook install
 	touch $@
