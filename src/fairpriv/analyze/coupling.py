@@ -186,12 +186,11 @@ def pooled_row(matrices: Sequence[MatrixOverlap]) -> dict[str, Any]:
 # --- the artifact ----------------------------------------------------------------------------------------------
 def split_model_args(model_args: str, mask: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Model keys and DEAN config keys of ``--model_args``; with ``--mask`` the config comes from the artifact."""
-    from lm_eval.utils import simple_parse_args_string
-
+    from fairpriv.fit import parse_model_args
     from fairpriv.interventions.base import unknown_key_message
     from fairpriv.interventions.dean import DeanConfig
 
-    args = simple_parse_args_string(model_args)
+    args = parse_model_args(model_args, "--model_args")  # a key given twice is an error, not the last one wins
     if "pretrained" not in args:
         raise CouplingError("--model_args needs pretrained=<model id, folder or fairpriv:NAME>")
     accepted = list(MODEL_KEYS) + DeanConfig.keys()

@@ -3,18 +3,24 @@
 Scoring costs 3 x n backward passes; selecting costs nothing. Top lists are sorted by score, so the lists for a
 fraction K contain the exact lists for every smaller fraction as prefixes: a p/q sweep scores once and selects
 many times. Entries live in ``$FAIRPRIV_HOME/dean-scores/<key>/`` and are written to a temporary folder first, so an
-interrupted scoring run leaves nothing half-written.
+interrupted scoring run leaves nothing half-written (its stale temporary folder is removed by the next store).
+``info.json`` records the sha256 of the lists file (and a checksum of itself); an entry that fails the check is
+discarded with a warning and scored again, so a flipped byte never reaches a mask.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from fairpriv.hashing import canonical_hash
+from fairpriv.hashing import canonical_hash, sha256_file
+from fairpriv.interventions.artifacts import clear_stale
+
+log = logging.getLogger(__name__)
 
 LISTS = "lists.safetensors"
 INFO = "info.json"
@@ -41,14 +47,32 @@ def _info(key: str) -> dict[str, Any] | None:
         return None
 
 
+def _checksum(info: dict[str, Any]) -> str:
+    return canonical_hash({k: v for k, v in info.items() if k != "info_sha256"})
+
+
+def verify(key: str, info: dict[str, Any]) -> str | None:
+    """``None`` when the entry's files match the sha256 stored with them, else what is wrong."""
+    if not isinstance(info, dict) or info.get("info_sha256") != _checksum(info):
+        return f"{_folder(key) / INFO} does not match its checksum (or predates checksums)"
+    lists = _folder(key) / LISTS
+    if not lists.is_file() or sha256_file(lists) != info.get("lists_sha256"):
+        return f"{lists} is missing or corrupt (sha256 mismatch)"
+    return None
+
+
 def load(key: str, fraction: float) -> tuple[dict | None, dict[str, Any]]:
     """The cached lists and their info (fraction, dropped examples) when they cover ``fraction``; ``(None, {})``
-    otherwise, or when the entry is unreadable."""
+    otherwise, or when the entry is unreadable or fails its sha256 check (then it is scored again)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     info = _info(key)
     if info is None or info.get("fraction", 0) < fraction:
+        return None, {}
+    problem = verify(key, info)
+    if problem is not None:
+        log.warning("fairpriv: DEAN score cache entry discarded: %s; scoring again", problem)
         return None, {}
     try:
         return load_file(str(_folder(key) / LISTS)), info
@@ -57,17 +81,29 @@ def load(key: str, fraction: float) -> tuple[dict | None, dict[str, Any]]:
 
 
 def store(key: str, lists: dict, fraction: float, dropped: dict[str, int]) -> dict[str, Any]:
-    """Write the entry atomically; returns its info."""
-    from safetensors.torch import save_file
+    """Write the entry atomically, with the sha256 of its lists; returns its info. A cache folder that cannot be
+    written only costs the reuse: a warning, and the scores are not kept."""
+    from fairpriv.assets import not_writable, writable_dir
 
     info = {"fraction": fraction, "dropped": dropped}
     dest = _folder(key)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    reason = writable_dir(dest.parent)
+    if reason is not None:
+        log.warning("fairpriv: DEAN scores not cached: %s", not_writable(dest.parent, reason))
+        return info
+    clear_stale(dest)
+    _write(dest, lists, info)
+    return info
+
+
+def _write(dest: Path, lists: dict, info: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file({k: v.contiguous() for k, v in lists.items()}, str(tmp / LISTS))
-    (tmp / INFO).write_text(json.dumps(info, sort_keys=True))
+    stamped = {**info, "lists_sha256": sha256_file(tmp / LISTS)}
+    (tmp / INFO).write_text(json.dumps({**stamped, "info_sha256": _checksum(stamped)}, sort_keys=True))
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
-    return info

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from fairpriv.hashing import canonical_hash, sha256_file
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -75,12 +79,14 @@ def _file_hashes(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
 
 
-def build_artifact(dest: Path, fit: Callable[[Path], dict], identity: dict[str, Any]) -> Artifact:
+def build_artifact(dest: Path, fit: Callable[[Path], dict], identity: dict[str, Any], owned: bool = False) -> Artifact:
     """Run ``fit(tmp_dir)``, write the manifest, then rename the folder to ``dest`` (atomic on one filesystem).
 
-    ``identity`` holds intervention, intervention_version, config and base_model.
+    ``identity`` holds intervention, intervention_version, config and base_model. An existing ``dest`` is replaced
+    only when it is empty or an artifact of the same intervention, unless ``owned`` (a cache folder fairpriv made).
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    check_destination(dest, identity["intervention"], owned)
+    clear_stale(dest)
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -89,10 +95,72 @@ def build_artifact(dest: Path, fit: Callable[[Path], dict], identity: dict[str, 
         files = _file_hashes(tmp)
         manifest = _manifest(identity, facts, files)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        if not owned:  # the folder may have been filled while fitting
+            check_replaceable(dest, identity["intervention"])
         _replace_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load_artifact(dest, identity["intervention"])
+
+
+def check_destination(dest: Path, intervention: str, owned: bool = False) -> None:
+    """Refuse, before any fitting, a destination that cannot be written or holds files fairpriv must not delete."""
+    from fairpriv.assets import not_writable, writable_dir
+
+    reason = writable_dir(Path(dest).parent)
+    if reason is not None:
+        raise ArtifactError(not_writable(Path(dest).parent, reason))
+    if not owned:
+        check_replaceable(Path(dest), intervention)
+
+
+def check_replaceable(dest: Path, intervention: str) -> None:
+    """``dest`` may be absent, an empty folder, or an artifact of ``intervention`` (replaced when the fit ends)."""
+    if not dest.exists() and not dest.is_symlink():
+        return
+    if not dest.is_dir():
+        raise ArtifactError(f"the artifact destination {dest} is an existing file, not a folder; "
+                            "choose an empty or new folder for the artifact (--out)")
+    reason = None if not any(dest.iterdir()) else _foreign_reason(dest, intervention)
+    if reason is not None:
+        raise ArtifactError(f"the artifact destination {dest} is not empty and {reason}, so fairpriv will not "
+                            "replace it (nothing was deleted); choose an empty or new folder for the artifact (--out)")
+
+
+def _foreign_reason(folder: Path, intervention: str) -> str | None:
+    """Why a non-empty folder is not an artifact of ``intervention`` (``None`` when it is one)."""
+    if not (folder / MANIFEST).is_file():
+        return f"has no {MANIFEST} (it is not a fairpriv artifact)"
+    try:
+        made_by = read_manifest(folder).get("intervention")
+    except ArtifactError:
+        return f"its {MANIFEST} is not a valid fairpriv manifest"
+    return None if made_by == intervention else f"holds an artifact of intervention '{made_by}', not '{intervention}'"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clear_stale(dest: Path) -> list[Path]:
+    """Remove the ``.NAME.tmp-PID`` / ``.NAME.old-PID`` folders of ``dest`` left by processes that are gone
+    (never those of a live process, nor this one's)."""
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.(?:tmp|old)-(\d+)")
+    removed = []
+    for leftover in sorted(Path(dest).parent.iterdir()) if Path(dest).parent.is_dir() else []:
+        match = pattern.fullmatch(leftover.name)
+        if match and int(match[1]) != os.getpid() and not pid_alive(int(match[1])):
+            log.info("fairpriv: removing %s, left by process %s, which is gone", leftover, match[1])
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
 
 
 def _manifest(identity: dict, facts: dict, files: dict[str, str]) -> dict[str, Any]:
@@ -142,10 +210,18 @@ def load_artifact(path: Path, expect: str) -> Artifact:
             f"artifact {path} was made by intervention '{manifest.get('intervention')}', not '{expect}': "
             f"use it with --model {manifest.get('intervention')}-hf, or fit one for '{expect}'"
         )
-    for rel, want in manifest["files"].items():
-        if not (path / rel).is_file() or sha256_file(path / rel) != want:
-            raise ArtifactError(f"artifact file {path / rel} is missing or corrupt (sha256 mismatch); fit again")
+    verify_files(path, manifest)
     return Artifact(path, manifest)
+
+
+def verify_files(path: Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists must exist with its recorded sha256."""
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ArtifactError(f"{Path(path) / MANIFEST} lists no files; it is corrupt: delete {path} and fit again")
+    for rel, want in files.items():
+        if not (Path(path) / rel).is_file() or sha256_file(Path(path) / rel) != want:
+            raise ArtifactError(f"artifact file {Path(path) / rel} is missing or corrupt (sha256 mismatch); fit again")
 
 
 MODEL_DIR = "model"
@@ -153,14 +229,17 @@ MODEL_DIR = "model"
 
 def artifact_model_folder(ref: str) -> str | None:
     """For ``pretrained=<artifact folder>`` (composition, e.g. DEAN on an SFT artifact): the artifact's ``model/``
-    Hugging Face folder. ``None`` when ``ref`` is not an artifact; an error when it is one without a model."""
+    Hugging Face folder, after checking every file's sha256. ``None`` when ``ref`` is not an artifact; an error when
+    it is one without a model, or a corrupt one."""
     folder = Path(ref)
     if not (folder / MANIFEST).is_file():
         return None
+    manifest = read_manifest(folder)
     if not (folder / MODEL_DIR / "config.json").is_file():
-        made_by = read_manifest(folder).get("intervention")
+        made_by = manifest.get("intervention")
         raise ArtifactError(f"artifact {folder} (made by '{made_by}') holds no model/ folder, so it cannot be "
                             f"pretrained=; use it as --model {made_by}-hf artifact={folder}")
+    verify_files(folder, manifest)
     return str(folder / MODEL_DIR)
 
 

@@ -37,11 +37,13 @@ def cache_dir(intervention: Intervention, base_model: dict[str, Any]) -> Path:
     return artifacts_home() / intervention.name / key[:32]
 
 
-def fit_to(intervention: Intervention, model: Any, tokenizer: Any, base_model: dict, out: Path) -> Artifact:
-    """Fit into ``out`` (replaced atomically when complete)."""
+def fit_to(intervention: Intervention, model: Any, tokenizer: Any, base_model: dict, out: Path,
+           owned: bool = False) -> Artifact:
+    """Fit into ``out`` (replaced atomically when complete). An existing ``out`` must be empty or an artifact of
+    the same intervention, unless ``owned`` (the on-demand cache folder)."""
     log.info("fairpriv: fitting intervention '%s' into %s", intervention.name, out)
     fit = lambda tmp: intervention.fit(model, tokenizer, tmp)  # noqa: E731
-    return build_artifact(Path(out), fit, identity(intervention, base_model))
+    return build_artifact(Path(out), fit, identity(intervention, base_model), owned=owned)
 
 
 def fit_cached(
@@ -54,4 +56,4 @@ def fit_cached(
             return load_artifact(dest, intervention.name), "cache"
         except ArtifactError as exc:
             log.warning("fairpriv: cached artifact unusable (%s); fitting again", exc)
-    return fit_to(intervention, model, tokenizer, base_model, dest), "fitted"
+    return fit_to(intervention, model, tokenizer, base_model, dest, owned=True), "fitted"

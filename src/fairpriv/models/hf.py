@@ -2,8 +2,9 @@
 
 The class for an intervention is made on first use (``model_class(name)``) and registered lazily in lm-eval's
 model registry as ``"fairpriv.models.hf:lm_for__<name>"``. Its ``--model_args`` are HFLM's own arguments, the
-intervention's config fields, ``artifact=<folder>`` (use a fitted artifact instead of fitting) and ``refit=true``
-(ignore the on-demand cache). Anything else fails with the list of accepted keys.
+intervention's config fields, ``artifact=<folder>`` (use a fitted artifact instead of fitting), ``refit=true``
+(ignore the on-demand cache) and ``allow_base_mismatch=true`` (apply an artifact fitted on another base model; the
+override is recorded in the results). Anything else fails with the list of accepted keys.
 
 The model is changed in ``_create_model``, the same place where HFLM applies ``peft`` and ``delta``. The
 intervention, its config, the artifact hash and the facts in its manifest reach the results JSON through
@@ -13,6 +14,7 @@ intervention, its config, the artifact hash and the facts in its manifest reach 
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,11 +22,11 @@ from typing import Any, ClassVar
 from lm_eval.models.huggingface import HFLM
 
 from fairpriv.interventions import registry
-from fairpriv.interventions.artifacts import Artifact, canonical_hash, load_artifact
+from fairpriv.interventions.artifacts import Artifact, ArtifactError, canonical_hash, load_artifact
 from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
 from fairpriv.interventions.fitting import fit_cached
 from fairpriv.models import cache
-from fairpriv.models.identity import base_model_identity
+from fairpriv.models.identity import base_model_identity, same_base_model
 from fairpriv.plugin import CLASS_PREFIX
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ FROM_PRETRAINED_KEYS = frozenset(
     {"attn_implementation", "device_map", "low_cpu_mem_usage", "load_in_8bit", "load_in_4bit",
      "bnb_4bit_compute_dtype", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant"}
 )
-OWN_KEYS = frozenset({"artifact", "refit"})
+OWN_KEYS = frozenset({"artifact", "refit", "allow_base_mismatch"})
 
 cache.install()
 
@@ -45,7 +47,8 @@ class InterventionLM(HFLM):
 
     intervention_cls: ClassVar[type[Intervention]]
 
-    def __init__(self, pretrained: Any, artifact: str | None = None, refit: bool = False, **kwargs: Any) -> None:
+    def __init__(self, pretrained: Any, artifact: str | None = None, refit: bool = False,
+                 allow_base_mismatch: bool = False, **kwargs: Any) -> None:
         from fairpriv.assets import resolve_model
 
         follow_lm_eval_logging()
@@ -53,7 +56,10 @@ class InterventionLM(HFLM):
         config_args, hf_args = self._split_args(kwargs)
         self.intervention = self.intervention_cls(self.intervention_cls.Config.from_args(config_args, owner=self._owner()))
         self._fp_given_keys = set(config_args)
-        self._fp_source, self._fp_artifact_arg, self._fp_refit = pretrained, artifact, bool(refit)
+        self._fp_source, self._fp_artifact_arg = pretrained, artifact
+        self._fp_refit = as_flag(refit, "refit", self._owner())
+        self._fp_allow_mismatch = as_flag(allow_base_mismatch, "allow_base_mismatch", self._owner())
+        self._fp_base_mismatch: dict[str, Any] | None = None
         self.artifact: Artifact | None = None
         self.artifact_source: str | None = None
         self._fp_applied = False
@@ -107,6 +113,7 @@ class InterventionLM(HFLM):
         if self._fp_artifact_arg:
             art = load_artifact(Path(self._fp_artifact_arg), self.intervention.name)
             self._check_given_config(art)
+            self._check_base_model(art)
             return art, "given"
         if not self.intervention.requires_fit:
             return None, None
@@ -122,6 +129,18 @@ class InterventionLM(HFLM):
                 f"which contradicts the model_args given; drop those keys or fit a new artifact"
             )
         self.intervention = type(self.intervention)(type(self.intervention.config).from_args(theirs))
+
+    def _check_base_model(self, art: Artifact) -> None:
+        """A given artifact must have been fitted on the model being loaded, unless ``allow_base_mismatch=true``."""
+        theirs, mine = art.manifest.get("base_model"), self.base_identity()
+        if same_base_model(theirs, mine):
+            return
+        if not self._fp_allow_mismatch:
+            raise ArtifactError(base_mismatch_message(art.path, theirs, mine, self.intervention.name))
+        log.warning("fairpriv: applying artifact %s, fitted on another base model, because allow_base_mismatch=true "
+                    "(fitted on %s; loaded %s)", art.path, _show(theirs), _show(mine))
+        self._fp_base_mismatch = {"allowed_by": "allow_base_mismatch=true", "artifact_base_model": theirs,
+                                  "loaded_base_model": mine}
 
     def base_identity(self) -> dict[str, Any]:
         if self._fp_base_identity is None:
@@ -150,7 +169,30 @@ class InterventionLM(HFLM):
             "facts": self.artifact.manifest.get("facts", {}) if self.artifact else {},
             "base_model": self.base_identity(),
         }
+        if self._fp_base_mismatch is not None:
+            info["fairpriv"]["base_model_mismatch"] = self._fp_base_mismatch
         return info
+
+
+def as_flag(value: Any, key: str, owner: str) -> bool:
+    """A true/false model argument (lm-eval passes ``true`` as True; the Python API may pass the string)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "false", "0", "no", ""):
+        return text in ("true", "1", "yes")
+    raise ConfigError(f"{owner}: {key} must be true or false; got {value!r}")
+
+
+def base_mismatch_message(path: Any, theirs: Any, mine: Any, name: str) -> str:
+    return (f"artifact {path} was fitted on the base model {_show(theirs)}, but the model loaded here is "
+            f"{_show(mine)}; an artifact applied to another model gives meaningless results. Load the model it was "
+            f"fitted on, fit one for this model (`fairpriv fit {name} --model_args pretrained=...`), or add "
+            f"allow_base_mismatch=true to the model_args to apply it anyway (the results record the override)")
+
+
+def _show(identity: Any) -> str:
+    return json.dumps(identity, sort_keys=True, default=str)
 
 
 def follow_lm_eval_logging() -> None:

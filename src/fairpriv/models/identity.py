@@ -39,6 +39,21 @@ def _identity(pretrained: Any, revision: str | None) -> dict[str, Any]:
     return {"hub_id": pretrained, "revision": revision or "main"}
 
 
+def same_base_model(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Whether two identities name the same weights: equal once the places they were read from are left out
+    (a copied folder or a moved parent artifact is the same model)."""
+    return _content(a or {}) == _content(b or {})
+
+
+def _content(identity: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in identity.items() if k != "local_path"}
+    parent = out.get("parent_artifact")
+    if isinstance(parent, dict):
+        out["parent_artifact"] = {k: _content(v) if k == "base_model" and isinstance(v, dict) else v
+                                  for k, v in parent.items() if k != "path"}
+    return out
+
+
 def folder_sha256(folder: Path) -> str:
     from fairpriv.hashing import canonical_hash, sha256_file
 
