@@ -42,8 +42,9 @@ def make_lm(tiny_model, **kw):
     return model_class("dean")(pretrained=str(tiny_model), device="cpu", batch_size=2, **kw)
 
 
-def expected_zeroed(tiny_model, p=FRACTION, q=FRACTION):
-    """Independent reference: per-example autograd SNIP, full stable sorts, Python sets."""
+def expected_zeroed(tiny_model, p=FRACTION, q=FRACTION, mode="set"):
+    """Independent reference: per-example autograd SNIP, full stable sorts, Python sets; ``official``: the top
+    sets in ascending index order, paired position by position (the released code), privacy indices kept."""
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_model).eval(), AutoTokenizer.from_pretrained(tiny_model)
     names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and ".layers." in n]
     weights = [model.get_submodule(n).weight for n in names]
@@ -60,7 +61,11 @@ def expected_zeroed(tiny_model, p=FRACTION, q=FRACTION):
     for n, w in zip(names, weights):
         top = lambda s, f: set(torch.sort(s, descending=True, stable=True).indices[: int(f * w.numel())].tolist())  # noqa: E731
         g = top(scores["utility"][n], p)
-        out[n] = (top(scores["privacy"][n], q) - g) & (top(scores["fairness"][n], q) - g)
+        priv, fair = top(scores["privacy"][n], q), top(scores["fairness"][n], q)
+        if mode == "set":
+            out[n] = (priv - g) & (fair - g)
+        else:
+            out[n] = {a for a, b in zip(sorted(priv), sorted(fair)) if a not in g and b not in g}
     return model, out
 
 
@@ -110,14 +115,21 @@ def test_second_run_reuses_the_mask_and_a_sweep_reuses_the_scores(tiny_model, fa
     assert smaller.artifact.manifest["facts"]["total"]["zeroed"] == sum(len(v) for v in expected.values())
 
 
-def test_official_mode_zeroes_the_position_wise_selection_and_reports_both(tiny_model, fairpriv_home, data_files):
-    lm_set = make_lm(tiny_model, **dean_args(data_files))
-    lm_off = make_lm(tiny_model, **dean_args(data_files, mode="official"))
+@pytest.mark.parametrize("p,q", [(FRACTION, FRACTION), (0.02, 0.1)])
+def test_official_mode_zeroes_the_released_selection_and_reports_both(tiny_model, fairpriv_home, data_files, p, q):
+    base, expected = expected_zeroed(tiny_model, p, q, mode="official")
+    _, expected_set = expected_zeroed(tiny_model, p, q, mode="set")
+    lm_set = make_lm(tiny_model, **dean_args(data_files, p=p, q=q))
+    lm_off = make_lm(tiny_model, **dean_args(data_files, p=p, q=q, mode="official"))
+    for name, entries in changed_entries(lm_off, base).items():
+        assert entries == expected.get(name, set()), name
+    n_official, n_set = (sum(len(v) for v in e.values()) for e in (expected, expected_set))
+    assert n_official > 0 and n_official != n_set  # the two modes differ on this model
     t_set, t_off = (x.artifact.manifest["facts"]["total"] for x in (lm_set, lm_off))
-    assert t_off["zeroed"] == t_set["other_mode_zeroed"] and t_set["zeroed"] == t_off["other_mode_zeroed"]
-    assert t_off["zeroed"] >= t_set["zeroed"]
-    with pytest.raises(ConfigError, match="mode=official reproduces the released DEAN code"):
-        make_lm(tiny_model, **dean_args(data_files, mode="official", q=0.1))
+    assert (t_off["zeroed"], t_set["other_mode_zeroed"]) == (n_official, n_official)  # manifests' cross-mode counts
+    assert (t_set["zeroed"], t_off["other_mode_zeroed"]) == (n_set, n_set)
+    per_module = lm_set.artifact.manifest["facts"]["counts"]
+    assert all(per_module[n]["other_mode_zeroed"] == len(expected.get(n, set())) for n in per_module)
 
 
 def test_mask_alias_and_refusals(tiny_model, fairpriv_home, data_files, tmp_path):

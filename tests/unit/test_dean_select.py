@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from fairpriv.interventions._dean_select import (
+    counter,
     select_matrix,
     select_official,
     select_set,
@@ -45,18 +46,21 @@ def test_set_mode_selects_exactly_p_and_f_outside_g():
     assert select_set(g, p_list, f_list).tolist() == [2, 4]
 
 
-def test_official_mode_is_a_position_wise_and_over_the_two_lists():
+def test_official_mode_is_a_position_wise_and_over_the_two_lists_sorted_by_index():
     g = T(0, 1)
-    p_list = T(1, 2, 3, 4)
-    f_list = T(4, 0, 5, 2)
-    # position: 0 (p=1 in G) 1 (f=0 in G) 2 (3 and 5 outside G) 3 (4 and 2 outside G) -> privacy indices 3, 4
-    assert select_official(g, p_list, f_list).tolist() == [3, 4]
+    p_list = T(1, 2, 3, 4)  # by index: 1 2 3 4
+    f_list = T(4, 0, 5, 2)  # by index: 0 2 4 5
+    # position: 0 (1 and 0 both in G) 1 (2 and 2 outside) 2 (3 and 4 outside) 3 (4 and 5 outside) -> 2, 3, 4
+    # (before issue 15 the lists were paired in score order and this gave [3, 4])
+    assert select_official(g, p_list, f_list).tolist() == [2, 3, 4]
     # index 3 matters for privacy only: official mode zeroes it, set mode does not
     assert 3 not in select_set(g, p_list, f_list).tolist()
+    # only the members of the lists matter, not their order
+    assert select_official(g, p_list.flip(0), f_list.flip(0)).tolist() == [2, 3, 4]
 
 
 def test_official_mode_refuses_lists_of_different_length():
-    with pytest.raises(ValueError, match=r"floor\(p\*N\) == floor\(q\*N\)"):
+    with pytest.raises(ValueError, match=r"cut both lists at floor\(q\*N\)"):
         select_official(T(0), T(1, 2), T(1))
 
 
@@ -72,9 +76,10 @@ def test_disjoint_privacy_and_fairness_tops_zero_nothing_in_set_mode():
 def test_counts_on_a_known_matrix():
     g, p_list, f_list = T(0, 1), T(1, 2, 3, 4), T(4, 0, 5, 2)
     sel = select_matrix(g, p_list, f_list, numel=12, mode="set")
-    assert sel.counts() == {"numel": 12, "G": 2, "P": 3, "F": 3, "P_and_F": 2, "zeroed": 2, "other_mode_zeroed": 2}
+    assert sel.counts() == {"numel": 12, "G": 2, "P": 3, "F": 3, "P_and_F": 2, "zeroed": 2, "other_mode_zeroed": 3}
     official = select_matrix(g, p_list, f_list, numel=12, mode="official")
-    assert official.zeroed.tolist() == [3, 4] and official.other_mode_zeroed == 2
+    assert official.zeroed.tolist() == [2, 3, 4] and official.other_mode_zeroed == 2
+    # set mode's other_mode_zeroed is what official mode zeroes (3; it read 2 before issue 15)
 
 
 def test_set_mode_with_different_fractions_has_no_official_count():
@@ -84,9 +89,15 @@ def test_set_mode_with_different_fractions_has_no_official_count():
         select_matrix(T(0), T(1, 2, 3), T(2, 3), numel=10, mode="official")
 
 
-def test_unknown_mode_is_refused():
+def test_unknown_mode_or_counting_is_refused():
     with pytest.raises(ValueError, match="mode must be one of set, official"):
         select_matrix(T(), T(), T(), 1, "union")
+    with pytest.raises(ValueError, match="counting must be one of floor, release"):
+        counter("round")
+
+
+def test_counting_functions():
+    assert counter("floor")(0.7, (3, 30)) == 62 and counter("release")(0.7, (3, 30)) == 63
 
 
 def test_total_counts_sums_and_propagates_missing_other_mode():

@@ -65,8 +65,9 @@ def encode_all(tokenizer: Any, records: list[dict], chat_template: bool, max_len
 
 def example_loss(model: Any, example: Example) -> torch.Tensor:
     """Token-mean cross-entropy of the response tokens (next-token prediction), in float32."""
-    logits = model(input_ids=example.input_ids[None]).logits[0, :-1].float()
-    return torch.nn.functional.cross_entropy(logits, example.labels[1:], ignore_index=-100)
+    device = model.get_input_embeddings().weight.device
+    logits = model(input_ids=example.input_ids[None].to(device)).logits[0, :-1].float()
+    return torch.nn.functional.cross_entropy(logits, example.labels[1:].to(device), ignore_index=-100)
 
 
 # ------------------------------------------------------------------------------------------------ modules
@@ -134,16 +135,18 @@ def _only_grad_for(model: Any, modules: dict[str, torch.nn.Module]) -> Iterator[
 def _add_abs_grad(acc: torch.Tensor) -> Callable[[torch.Tensor], None]:
     def hook(param: torch.Tensor) -> None:
         grad = param.grad
-        acc.add_(grad.abs_() if grad.dtype == torch.float32 else grad.abs().float())
+        acc.add_(grad.abs_() if grad.dtype == acc.dtype else grad.abs().to(acc.dtype))
         param.grad = None
 
     return hook
 
 
 def accumulate_abs_grads(model: Any, modules: dict[str, torch.nn.Module], examples: list[Example],
-                         progress: Callable | None = None) -> dict[str, torch.Tensor]:
-    """sum over examples of |dL(x)/dW| for every module's weight, one backward pass per example, float32."""
-    acc = {n: torch.zeros(m.weight.shape, dtype=torch.float32) for n, m in modules.items()}
+                         progress: Callable | None = None,
+                         dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """sum over examples of |dL(x)/dW| for every module's weight, one backward pass per example, added up in
+    ``dtype`` (float32; bfloat16 reproduces the release's accumulation)."""
+    acc = {n: torch.zeros(m.weight.shape, dtype=dtype, device=m.weight.device) for n, m in modules.items()}
     with _only_grad_for(model, modules):
         handles = [m.weight.register_post_accumulate_grad_hook(_add_abs_grad(acc[n])) for n, m in modules.items()]
         try:
@@ -157,19 +160,22 @@ def accumulate_abs_grads(model: Any, modules: dict[str, torch.nn.Module], exampl
 
 def reduce_to_top(modules: dict[str, torch.nn.Module], acc: dict[str, torch.Tensor],
                   k_of: Callable[[int], int]) -> dict[str, torch.Tensor]:
-    """Per matrix: the flat indices of the top-``k_of(numel)`` SNIP scores |W| * acc; frees each accumulator."""
+    """Per matrix: the flat indices of the top-``k_of(numel)`` SNIP scores |W| * acc (in the accumulator's dtype);
+    frees each accumulator."""
     out = {}
     for name in list(acc):
-        score = acc.pop(name).mul_(modules[name].weight.detach().abs().float())
-        out[name] = topk_stable(score, k_of(score.numel()))
+        score = acc.pop(name)
+        score.mul_(modules[name].weight.detach().abs().to(score.dtype))
+        out[name] = topk_stable(score, k_of(score.numel())).cpu()
         del score
     return out
 
 
 def top_lists(model: Any, modules: dict[str, torch.nn.Module], examples: list[Example],
-              k_of: Callable[[int], int], progress: Callable | None = None) -> dict[str, torch.Tensor]:
+              k_of: Callable[[int], int], progress: Callable | None = None,
+              dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
     """Score every module from one backward pass per example and keep each matrix's top list."""
-    return reduce_to_top(modules, accumulate_abs_grads(model, modules, examples, progress), k_of)
+    return reduce_to_top(modules, accumulate_abs_grads(model, modules, examples, progress, dtype), k_of)
 
 
 def layerwise_scores(model: Any, modules: dict[str, torch.nn.Module], examples: list[Example],

@@ -9,8 +9,13 @@ but not for general utility. Training-free: ``fit`` scores and selects, ``apply`
    (:mod:`._dean_score`), and keeps each matrix's top lists; the lists are cached by content hash, at a fraction of
    at least ``LIST_FRACTION``, so a p/q sweep on the same data scores once;
 3. selects per matrix G, P, F and the coupled set C = P ∩ F (:mod:`._dean_select`, ``mode=set``) or the released
-   code's position-wise variant (``mode=official``, needs p == q), and writes ``mask.safetensors`` (flat indices
-   per module), the top lists, and counts per module in the manifest.
+   code's position-wise AND over the top lists sorted by flat index (``mode=official``), and writes
+   ``mask.safetensors`` (flat indices per module), the top lists, and counts per module (both modes') in the
+   manifest. :func:`select_mask` is the same selection on full score tensors, for checking other implementations.
+
+``compat=release`` also reproduces the released scoring inputs (:mod:`._dean_compat`: ``datasets`` sampling of the
+CSV rows, first response token dropped, ``int(p * cols * rows)`` counts); ``score_dtype=bfloat16`` accumulates the
+scores in bfloat16 as the release does (float32 by default).
 
 ``apply`` checks every masked module's shape and zeroes exactly the masked entries (idempotent). ``mask=PATH``
 is accepted as an alias of ``artifact=PATH``. Defaults: the paper's p = q = 5e-7 selects nothing in most matrices
@@ -22,10 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from pathlib import Path
 from typing import Any, Literal
 
-from fairpriv.interventions._dean_select import MODES, select_matrix, top_count, total_counts
+from fairpriv.interventions._dean_select import MODES, counter, select_mask, select_matrix, top_count, total_counts
 from fairpriv.interventions.artifacts import ArtifactError
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
 
@@ -47,6 +53,8 @@ class DeanConfig(InterventionConfig):
     target: Literal["mlp", "attn", "all"] = "mlp"
     n_samples: int = 128
     seed: int = 0
+    compat: Literal["none", "release"] = "none"
+    score_dtype: Literal["float32", "bfloat16"] = "float32"
     fairness_data: str = "builtin"
     privacy_data: str = "builtin"
     utility_data: str = "builtin"
@@ -57,19 +65,22 @@ class DeanConfig(InterventionConfig):
         for key in ("p", "q"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"'{key}' is a fraction of each matrix and must be in [0, 1]; got {getattr(self, key)}")
-        if self.mode == "official" and self.p != self.q:
-            raise ConfigError(
-                f"mode=official reproduces the released DEAN code, which only runs when floor(p*N) == floor(q*N); "
-                f"got p={self.p}, q={self.q}. Use p == q, or mode=set (true set semantics) for separate fractions"
-            )
         if self.n_samples < 1 or self.score_max_length < 2:
             raise ConfigError("'n_samples' must be >= 1 and 'score_max_length' >= 2")
+        if self.compat == "release" and self.chat_template:
+            raise ConfigError("compat=release reproduces the released scoring, which uses no chat template; "
+                              "drop chat_template=true or compat=release")
+
+    @property
+    def counting(self) -> str:
+        """How many entries a top fraction holds: floor(p*N), or the release's int(p * cols * rows)."""
+        return "release" if self.compat == "release" else "floor"
 
 
 class Dean(Intervention):
     name = "dean"
     Config = DeanConfig
-    version = "1"
+    version = "2"  # 2: mode=official follows the release's index order; manifests' other_mode_zeroed corrected
     artifact_alias = "mask"
     description = "DEAN: zero weights important for both fairness and privacy but not utility (arXiv 2410.16672)"
 
@@ -82,7 +93,7 @@ class Dean(Intervention):
 
         modules = target_modules(model, self.config.target)
         lists, scoring = self.top_lists(model, tokenizer, modules)
-        selections = {n: self._select(lists, n, m.weight.numel()) for n, m in modules.items()}
+        selections = {n: self._select(lists, n, tuple(m.weight.shape)) for n, m in modules.items()}
         save_file({n: s.zeroed.contiguous() for n, s in selections.items()}, str(out_dir / MASK_FILE))
         save_file({k: v.contiguous() for k, v in lists.items()}, str(out_dir / LISTS_FILE))
         per_module = {n: s.counts() for n, s in selections.items()}
@@ -91,11 +102,17 @@ class Dean(Intervention):
         log.info("fairpriv: DEAN selected %s entries (%s)", facts["total"]["zeroed"], self._summary(facts["total"]))
         return facts
 
-    def _select(self, lists: dict, name: str, numel: int):
-        c = self.config
-        g = lists[f"utility/{name}"][: top_count(c.p, numel)]
-        kq = top_count(c.q, numel)
-        return select_matrix(g, lists[f"privacy/{name}"][:kq], lists[f"fairness/{name}"][:kq], numel, c.mode)
+    def _select(self, lists: dict, name: str, shape: tuple[int, ...]):
+        """One matrix through the kernel that :func:`select_mask` uses, on prefixes of the cached top lists."""
+        c, count = self.config, counter(self.config.counting)
+        kp, kq = count(c.p, shape), count(c.q, shape)
+        top = {kind: lists[f"{kind}/{name}"] for kind in KINDS}
+        short = [kind for kind, k in (("utility", kp), ("privacy", kq), ("fairness", kq)) if k > top[kind].numel()]
+        if short:
+            raise ArtifactError(f"the cached {short[0]} top list of {name} is shorter than the selection needs; "
+                                "remove $FAIRPRIV_HOME/dean-scores to score again")
+        numel = math.prod(shape)
+        return select_matrix(top["utility"][:kp], top["privacy"][:kq], top["fairness"][:kq], numel, c.mode)
 
     def _summary(self, total: dict) -> str:
         other = "official" if self.config.mode == "set" else "set"
@@ -104,10 +121,12 @@ class Dean(Intervention):
 
     def data(self) -> dict[str, Any]:
         from fairpriv.data.pairs import load_pairs
+        from fairpriv.interventions._dean_compat import load_release_pairs
 
         c = self.config
         sources = {"utility": c.utility_data, "privacy": c.privacy_data, "fairness": c.fairness_data}
-        return {kind: load_pairs(sources[kind], kind, c.n_samples, c.seed) for kind in KINDS}
+        load = load_release_pairs if c.compat == "release" else load_pairs
+        return {kind: load(sources[kind], kind, c.n_samples, c.seed) for kind in KINDS}
 
     def top_lists(self, model: Any, tokenizer: Any, modules: dict) -> tuple[dict, dict[str, Any]]:
         """Top lists for every kind and module (from the score cache when possible) and the facts of scoring."""
@@ -125,33 +144,60 @@ class Dean(Intervention):
         facts = {"scoring": {"lists": source, "list_fraction": info["fraction"], "score_cache_key": key[:32],
                              "data": {k: d.describe() for k, d in data.items()}, "n_samples": self.config.n_samples,
                              "seed": self.config.seed, "chat_template": self.config.chat_template,
-                             "dropped_examples": info["dropped"]}}
+                             "compat": self.config.compat, "score_dtype": self.config.score_dtype,
+                             "counting": self.config.counting, "dropped_examples": info["dropped"]}}
         return lists, facts
 
     def score_identity(self, model: Any, data: dict) -> dict[str, Any]:
         from fairpriv.models.identity import state_dict_sha256
 
         c = self.config
-        return {"version": SCORE_VERSION, "model": state_dict_sha256(model), "target": c.target,
-                "data": {k: d.sha256 for k, d in data.items()}, "chat_template": c.chat_template,
-                "max_length": c.score_max_length}
+        identity = {"version": SCORE_VERSION, "model": state_dict_sha256(model), "target": c.target,
+                    "data": {k: d.sha256 for k, d in data.items()}, "chat_template": c.chat_template,
+                    "max_length": c.score_max_length}
+        # keys added only when not the default, so score caches written before these keys existed stay valid
+        if c.compat != "none":
+            identity.update(compat=c.compat, max_length=None)  # compat=release does not truncate
+        if c.score_dtype != "float32":
+            identity["score_dtype"] = c.score_dtype
+        return identity
 
     def score(self, model: Any, tokenizer: Any, modules: dict, data: dict, fraction: float):
+        import torch
         from tqdm.auto import tqdm
 
-        from fairpriv.interventions._dean_score import encode_all, top_lists
+        from fairpriv.interventions._dean_score import top_lists
 
         lists, dropped = {}, {}
+        dtype = getattr(torch, self.config.score_dtype)  # float32 or bfloat16, checked by the config
         for kind in KINDS:
-            examples, dropped[kind] = encode_all(tokenizer, data[kind].records, self.config.chat_template,
-                                                 self.config.score_max_length)
-            if not examples:
-                raise ConfigError(f"no {kind} example keeps a response token within score_max_length="
-                                  f"{self.config.score_max_length}; raise it")
+            examples, dropped[kind] = self.encode(tokenizer, data[kind].records, kind)
             bar = lambda xs, kind=kind: tqdm(xs, desc=f"DEAN scoring {kind}", unit="ex")  # noqa: E731
-            top = top_lists(model, modules, examples, lambda n: top_count(fraction, n), bar)
+            top = top_lists(model, modules, examples, self.list_length(fraction), bar, dtype)
             lists.update({f"{kind}/{name}": idx for name, idx in top.items()})
         return lists, dropped
+
+    def encode(self, tokenizer: Any, records: list[dict], kind: str) -> tuple[list, int]:
+        """The scoring examples of one data set (fairpriv's or the release's tokenisation) and how many dropped."""
+        from fairpriv.interventions._dean_compat import encode_all_release
+        from fairpriv.interventions._dean_score import encode_all
+
+        c = self.config
+        if c.compat == "release":
+            examples, dropped = encode_all_release(tokenizer, records)
+        else:
+            examples, dropped = encode_all(tokenizer, records, c.chat_template, c.score_max_length)
+        if not examples:
+            why = "compat=release drops the first" if c.compat == "release" else f"score_max_length={c.score_max_length}"
+            raise ConfigError(f"no {kind} example keeps a response token ({why}); "
+                              "raise score_max_length or use longer responses")
+        return examples, dropped
+
+    def list_length(self, fraction: float):
+        """How long each cached top list is: floor(fraction*N), one more under the release's counting, whose
+        int(fraction * cols * rows) can exceed floor(fraction*N) by one."""
+        extra = 1 if self.config.counting == "release" else 0
+        return lambda n: min(n, top_count(fraction, n) + extra)
 
     # ---------------------------------------------------------------------------------------------- apply
 
@@ -182,4 +228,4 @@ def check_mask(model: Any, mask: dict, shapes: dict, where: Any) -> None:
             raise ArtifactError(f"DEAN mask {where} has indices outside {name}; the file is corrupt: fit again")
 
 
-__all__ = ["Dean", "DeanConfig", "MODES", "check_mask"]
+__all__ = ["Dean", "DeanConfig", "MODES", "check_mask", "select_mask"]
