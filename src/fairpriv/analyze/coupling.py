@@ -415,10 +415,10 @@ def prepare(model_args: str, mask: Path | None, m: int, seed: int) -> dict[str, 
 
 def model_facts(model_kw: dict, artifact: Any) -> dict[str, Any]:
     """The model analysed, and whether it is the one the artifact was fitted on (a warning when not)."""
-    from fairpriv.models.identity import base_model_identity
+    from fairpriv.models.identity import base_model_identity, same_base_model
 
     base = base_model_identity(model_kw["pretrained"], model_kw.get("revision") or "main")
-    matches = base == artifact.manifest.get("base_model")
+    matches = same_base_model(base, artifact.manifest.get("base_model"))
     if not matches:
         log.warning("fairpriv: the DEAN artifact %s was fitted on %s, not on %s; its mask is applied anyway "
                     "(shapes are checked)", artifact.path, artifact.manifest.get("base_model"), base)

@@ -76,14 +76,19 @@ class TrainFields(InterventionConfig):
         for key in ("n_samples", "max_steps"):
             _require(getattr(self, key) is None or getattr(self, key) >= 1, key, "must be at least 1 (or none)",
                      getattr(self, key))
+        _require(0 <= self.seed < 2**63, "seed", "must be in [0, 2^63) (torch's generators take it)", self.seed)
         _require(self.train_max_length >= 2, "train_max_length", "must be at least 2", self.train_max_length)
-        _require(self.lr is None or self.lr > 0, "lr", "must be positive (or none for the method's default)", self.lr)
-        _require(self.lora_alpha > 0, "lora_alpha", "must be positive", self.lora_alpha)
-        _require(0 <= self.eval_fraction < 1, "eval_fraction", "must be in [0, 1)", self.eval_fraction)
+        self._check_rates()
         self._check_fractions()
 
+    def _check_rates(self) -> None:
+        _require(self.lr is None or 0 < self.lr < math.inf, "lr",
+                 "must be positive and finite (or none for the method's default)", self.lr)
+        _require(0 < self.lora_alpha < math.inf, "lora_alpha", "must be positive and finite", self.lora_alpha)
+        _require(0 <= self.weight_decay < math.inf, "weight_decay", "must be >= 0 and finite", self.weight_decay)
+
     def _check_fractions(self) -> None:
-        _require(self.weight_decay >= 0, "weight_decay", "must be >= 0", self.weight_decay)
+        _require(0 <= self.eval_fraction < 1, "eval_fraction", "must be in [0, 1)", self.eval_fraction)
         _require(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)", self.lora_dropout)
         _require(self.train_dropout is None or 0 <= self.train_dropout < 1, "train_dropout",
                  "must be in [0, 1) (or none to keep the model's own dropout)", self.train_dropout)
@@ -96,6 +101,8 @@ class TrainFields(InterventionConfig):
 
 
 def _require(ok: bool, key: str, rule: str, value: Any) -> None:
+    """Refuse ``value`` unless ``ok``; the message names the key, the rule it must meet (the fix) and the value.
+    Bounds read ``0 < x < math.inf`` so that nan (every comparison false) and inf are refused too."""
     if not ok:
         raise ConfigError(f"'{key}' {rule}; got {value!r}.")
 
@@ -522,7 +529,15 @@ class Session:
 
 
 def start(model: Any, tokenizer: Any, records: Sequence[dict], cfg: TrainFields) -> Session:
-    """Split off the held-out records, apply CDA, tokenise, and make the model trainable (adapters for lora/dora)."""
+    """:func:`encode` the records, then make the model trainable (adapters for lora/dora)."""
+    session = encode(tokenizer, records, cfg)
+    session.model = prepare(model, cfg)
+    return session
+
+
+def encode(tokenizer: Any, records: Sequence[dict], cfg: TrainFields) -> Session:
+    """Split off the held-out records, apply CDA and tokenise; the session's model is set by :func:`start` (or by
+    the caller, after checks that need the number of training sequences, e.g. DP's privacy plan)."""
     train_records, held_records, facts = training_records(records, cfg)
     train, dropped = encode_records(train_records, tokenizer, cfg.train_max_length, cfg.train_chat_template)
     held_out, held_dropped = encode_records(held_records, tokenizer, cfg.train_max_length, cfg.train_chat_template)
@@ -531,7 +546,7 @@ def start(model: Any, tokenizer: Any, records: Sequence[dict], cfg: TrainFields)
                           f"{cfg.train_max_length} ({len(train_records)} records); raise train_max_length or check "
                           f"the data")
     facts["n_dropped_no_response"] = dropped + held_dropped
-    return Session(prepare(model, cfg), train, held_out, pad_id(tokenizer), facts)
+    return Session(None, train, held_out, pad_id(tokenizer), facts)
 
 
 def conclude(session: Session, result: LoopResult, cfg: TrainFields) -> tuple[Any, dict[str, Any]]:

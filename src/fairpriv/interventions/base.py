@@ -16,6 +16,7 @@ entry-point group ``fairpriv.interventions`` and it appears in lm-eval as ``<nam
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -76,14 +77,34 @@ def _coerce_scalar(value: Any, hint: Any, key: str) -> Any:
             return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
         raise ConfigError(f"'{key}' must be true or false; got {value!r}.")
     if hint in (int, float):
-        try:
-            out = hint(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"'{key}' must be a number ({hint.__name__}); got {value!r}.") from None
-        if hint is int and isinstance(value, float) and out != value:
-            raise ConfigError(f"'{key}' must be a whole number; got {value!r}.")
-        return out
+        return _coerce_number(value, hint, key)
     return value if hint is Any else hint(value)
+
+
+def _coerce_number(value: Any, hint: type, key: str) -> int | float:
+    """An int or float field: numbers and numeric strings, finite, never a boolean (``True`` is an int to Python)."""
+    kind, example = hint.__name__, "8" if hint is int else "8 or 1e-5"
+    if isinstance(value, bool):
+        raise ConfigError(f"'{key}' must be a number ({kind}), not a boolean; got {value!r} (lm-eval and YAML read a "
+                          f"bare true/false as a boolean). Give a number instead, e.g. {example}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"'{key}' must be a number ({kind}); got {value!r}. Give a plain number, e.g. "
+                          f"{example}.") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"'{key}' must be a finite number ({kind}); got {value!r}. nan and inf are not accepted: "
+                          f"give a finite number, e.g. {example}.")
+    return number if hint is float else _whole(value, number, key)
+
+
+def _whole(value: Any, number: float, key: str) -> int:
+    """An int field: exact for integer strings and ints (no float rounding), else a float that is whole."""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("+-").isdigit()):
+        return int(value)
+    if not number.is_integer():
+        raise ConfigError(f"'{key}' must be a whole number (int); got {value!r}. Round it, e.g. {round(number)}.")
+    return int(number)
 
 
 class Intervention:

@@ -12,6 +12,11 @@ loss, optimiser, LoRA/full fine-tuning) and changes only the privacy mechanism:
   or ``prv``) for the exact number of logical steps, or given directly as ``noise_multiplier``;
 * the epsilon recorded is the one that accountant reports after the steps actually taken.
 
+The plan is checked before the model is touched (n = training sequences after the held-out split and CDA):
+delta must be below 1/n (:func:`privacy_delta` says why), a target epsilon that no noise reaches is refused with
+the fixes, and so is a plan whose accountant epsilon is negative (a meaningless bound at a large delta and small
+n, e.g. epsilon=1e-9 with 16 records); a negative epsilon is never recorded.
+
 Per-sample gradients (``grad_sample_mode``; ``auto`` picks ``bookkeeping`` for full fine-tuning, ``hooks`` for
 LoRA):
 
@@ -74,8 +79,9 @@ PRIVACY_UNIT_NOTE = (
 
 @dataclasses.dataclass(frozen=True)
 class DPConfig(TrainFields):
-    """``epsilon`` (target) or ``noise_multiplier``, not both; neither means epsilon 8. ``dp_delta`` is delta (the
-    key ``delta`` belongs to HFLM, which uses it for weight deltas)."""
+    """``epsilon`` (target, positive and finite) or ``noise_multiplier`` (>= 0 and finite), not both; neither means
+    epsilon 8. ``dp_delta`` is delta (the key ``delta`` belongs to HFLM, which uses it for weight deltas): in (0, 1)
+    here, and below 1/n for n training sequences when the plan is made (:func:`privacy_delta`)."""
 
     epsilon: float | None = None
     noise_multiplier: float | None = None
@@ -100,10 +106,12 @@ class DPConfig(TrainFields):
 
     def _check_values(self) -> None:
         checks = [
-            ("epsilon", self.epsilon is None or self.epsilon > 0, "must be positive"),
-            ("noise_multiplier", self.noise_multiplier is None or self.noise_multiplier >= 0, "must be >= 0"),
-            ("dp_delta", self.dp_delta is None or 0 < self.dp_delta < 1, "must be in (0, 1) (or none for 1/n^1.1)"),
-            ("max_grad_norm", self.max_grad_norm > 0, "must be positive"),
+            ("epsilon", self.epsilon is None or 0 < self.epsilon < math.inf, "must be positive and finite"),
+            ("noise_multiplier", self.noise_multiplier is None or 0 <= self.noise_multiplier < math.inf,
+             "must be >= 0 and finite"),
+            ("dp_delta", self.dp_delta is None or 0 < self.dp_delta < 1,
+             "must be in (0, 1) and below 1/n for n training sequences (or none for 1/n^1.1)"),
+            ("max_grad_norm", 0 < self.max_grad_norm < math.inf, "must be positive and finite"),
             ("physical_batch_size", self.physical_batch_size is None or self.physical_batch_size >= 1,
              "must be at least 1 (or none for train_batch_size)"),
         ]
@@ -128,21 +136,129 @@ class PrivacyPlan:
 
 
 def plan_privacy(n: int, cfg: DPConfig) -> PrivacyPlan:
-    """Opacus' sample rate for ``n`` examples, the exact logical steps, delta, and the calibrated noise."""
+    """Opacus' sample rate for ``n`` training sequences, the exact logical steps, delta and the noise (calibrated
+    to ``epsilon``, or given), all checked here, before any training: delta must be below 1/n
+    (:func:`privacy_delta`), the budget reachable (:func:`calibrate_noise`) and the plan's epsilon not negative
+    (:func:`check_planned_epsilon`)."""
     sample_rate = 1 / math.ceil(n / cfg.train_batch_size)
     steps = _train.total_steps(int(1 / sample_rate), cfg.epochs, cfg.max_steps)  # Opacus' own steps per epoch
-    delta, rule = (cfg.dp_delta, "given") if cfg.dp_delta is not None else (n ** -1.1, "1/n^1.1")
+    delta, rule = privacy_delta(n, cfg.dp_delta)
     noise = cfg.noise_multiplier
     if noise is None:
-        noise = calibrate_noise(cfg.epsilon, delta, sample_rate, steps, cfg.accountant)
-    return PrivacyPlan(n, sample_rate, steps, delta, rule, noise)
+        noise = calibrate_noise(cfg.epsilon, delta, sample_rate, steps, cfg.accountant, n=n)
+    plan = PrivacyPlan(n, sample_rate, steps, delta, rule, noise)
+    check_planned_epsilon(plan, cfg)
+    return plan
 
 
-def calibrate_noise(epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+def privacy_delta(n: int, given: float | None) -> tuple[float, str]:
+    """``(delta, rule)``: ``given``, or 1/n^1.1 by default; either must be below 1/n.
+
+    The rule: delta < 1/n is required, n the number of training sequences (the privacy unit). A mechanism that
+    publishes each sequence whole with probability delta is (0, delta)-DP, so at delta >= 1/n "private" permits
+    leaking about one sequence outright and the guarantee says nothing. The default 1/n^1.1 = (1/n) * n^-0.1 is
+    below 1/n for every n >= 2 (n = 1 gives delta 1: refused). No warning is given between 1/(10n) and 1/n: the
+    default itself lies there for every n below 10^10. Small-n runs with a delta large enough to make the
+    accountant's bound meaningless are caught by :func:`check_planned_epsilon`.
+    """
+    delta, rule = (given, "given") if given is not None else (n ** -1.1, "1/n^1.1")
+    if delta >= 1 / n:
+        source = "dp_delta" if rule == "given" else "the default 1/n^1.1"
+        raise ConfigError(
+            f"dp needs delta below 1/n for n={n} training sequences (1/n = {1 / n:.3g}): at delta >= 1/n the "
+            f"guarantee allows leaking about one sequence outright; delta={delta:.3g} ({source}) is not below it. "
+            f"Fixes: a smaller dp_delta (e.g. dp_delta={0.1 / n:.2g}), or more training records (the default "
+            f"1/n^1.1 is below 1/n from n=2 on)")
+    return delta, rule
+
+
+def calibrate_noise(epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str,
+                    n: int | None = None) -> float:
+    """The noise multiplier that reaches ``epsilon`` at ``delta`` (Opacus' search); a budget that no noise reaches
+    is a ConfigError naming the target and the fixes (``n`` only completes the message). Under ``rdp`` a target
+    at or below the accountant's floor (its epsilon at infinite noise, which depends on delta alone) is refused
+    at once, not after Opacus' search up to noise 1e6 (about 30 s)."""
     from opacus.accountants.utils import get_noise_multiplier
 
-    return get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate, steps=steps,
-                                accountant=accountant)
+    floor = rdp_floor(delta) if accountant == "rdp" else None
+    if floor is not None and epsilon <= floor:
+        raise ConfigError(_budget_too_low(epsilon, delta, sample_rate, steps, accountant, floor, n))
+    try:
+        with accountant_failures(accountant, f"the noise for epsilon={epsilon:g} at delta={delta:.3g}"):
+            return get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
+                                        steps=steps, accountant=accountant)
+    except ValueError as exc:
+        if "privacy budget is too low" not in str(exc):
+            raise
+        raise ConfigError(_budget_too_low(epsilon, delta, sample_rate, steps, accountant, floor, n)) from None
+
+
+def rdp_floor(delta: float) -> float:
+    """The lowest epsilon Opacus' RDP accountant can report at ``delta``: its conversion at zero Renyi divergence
+    (infinite noise), minimised over its orders. Every noise, sample rate and step count gives at least this."""
+    from opacus.accountants import RDPAccountant
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    orders = RDPAccountant.DEFAULT_ALPHAS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "optimal order is the largest alpha": expected at zero divergence
+        return float(get_privacy_spent(orders=orders, rdp=[0.0] * len(orders), delta=delta)[0])
+
+
+def _budget_too_low(epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str,
+                    floor: float | None, n: int | None) -> str:
+    limit = f"below 1/n = {1 / n:.3g}" if n else "below 1/n"
+    head = (f"dp cannot reach epsilon={epsilon:g} at delta={delta:.3g} (sample rate {sample_rate:.3g}, {steps} "
+            f"steps): the privacy budget is too low for the {accountant} accountant")
+    if floor is not None:
+        return (f"{head}, whose epsilon at this delta is at least {floor:.3g} whatever the noise, sample rate and "
+                f"steps. Fixes: an epsilon above {floor:.3g}, a larger dp_delta ({limit}), or accountant=prv "
+                f"(tighter at small epsilon)")
+    return (f"{head}, even at noise_multiplier 1e6. Fixes: a larger epsilon, a larger dp_delta ({limit}), fewer "
+            f"epochs or max_steps, or more training records (a lower sample rate)")
+
+
+def planned_epsilon(plan: PrivacyPlan, accountant: str) -> float:
+    """The accountant's epsilon at ``plan.delta`` after all planned steps at the plan's noise."""
+    from opacus.accountants.utils import create_accountant
+
+    acc = create_accountant(mechanism=accountant)
+    acc.history = [(plan.noise_multiplier, plan.sample_rate, plan.steps)]
+    with accountant_failures(accountant, f"epsilon at noise_multiplier {plan.noise_multiplier:g}"):
+        return float(acc.get_epsilon(delta=plan.delta))
+
+
+@contextlib.contextmanager
+def accountant_failures(accountant: str, what: str) -> Iterator[None]:
+    """Opacus' PRV accountant fails on extreme inputs (a huge epsilon, a tiny noise) with a RuntimeError or a
+    MemoryError of its discretisation: a ConfigError naming the input and the fix instead."""
+    try:
+        yield
+    except (RuntimeError, MemoryError, OverflowError) as exc:
+        other = "rdp" if accountant == "prv" else "prv"
+        raise ConfigError(f"the {accountant} accountant cannot compute {what} ({type(exc).__name__}: "
+                          f"{str(exc)[:120]}); use accountant={other}, or a less extreme epsilon or "
+                          f"noise_multiplier") from None
+
+
+def check_planned_epsilon(plan: PrivacyPlan, cfg: DPConfig) -> None:
+    """Refuse a plan whose epsilon is negative: the accountant's (epsilon, delta) conversion goes below 0 only
+    when delta is so large (small n) that the bound is meaningless, and a negative epsilon is never recorded."""
+    if plan.noise_multiplier <= 0:
+        return
+    eps = planned_epsilon(plan, cfg.accountant)
+    if eps < 0:
+        raise ConfigError(_negative_epsilon(eps, plan, cfg))
+
+
+def _negative_epsilon(eps: float, plan: PrivacyPlan, cfg: DPConfig) -> str:
+    asked = f"epsilon={cfg.epsilon:g}" if cfg.epsilon is not None else f"noise_multiplier={cfg.noise_multiplier:g}"
+    return (f"dp refuses this budget: with {asked}, delta={plan.delta:.3g} ({plan.delta_rule}, n={plan.n} training "
+            f"sequences), sample rate {plan.sample_rate:.3g} and {plan.steps} steps, the {cfg.accountant} accountant "
+            f"gives a negative epsilon ({eps:.3g}) at noise_multiplier {plan.noise_multiplier:.3g}: its bound means "
+            f"nothing at so large a delta, and no privacy can be claimed from it. Fixes: a larger epsilon (or a "
+            f"smaller noise_multiplier), a smaller dp_delta (e.g. dp_delta={0.1 / plan.n:.2g}), or more training "
+            f"records (the default delta 1/n^1.1 falls with n)")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -287,10 +403,16 @@ def release(private: Private) -> None:
 
 
 def spent_epsilon(engine: Any, delta: float, noise: float) -> float | None:
-    """Epsilon from the accountant that calibrated the noise, after the steps taken; None without noise."""
+    """Epsilon from the accountant that calibrated the noise, after the steps taken; None without noise or when
+    infinite. A negative value is never returned: it means inputs :func:`check_planned_epsilon` should have
+    refused, so it is raised rather than recorded."""
     if noise <= 0 or not engine.accountant.history:
         return None
     eps = float(engine.accountant.get_epsilon(delta=delta))
+    if eps < 0:
+        raise ConfigError(f"the accountant reports a negative epsilon ({eps:.3g}) at delta={delta:.3g} and "
+                          f"noise_multiplier {noise:.3g}: the bound is meaningless at so large a delta and is not "
+                          f"recorded. Give a smaller dp_delta or train on more records")
     return eps if math.isfinite(eps) else None
 
 
@@ -327,8 +449,10 @@ class DP(TrainingIntervention):
         """Fine-tune ``model`` in place with DP; returns the merged model and the run's facts (epsilon, ...)."""
         cfg = self.config
         refuse_checkpointing(model)
-        session = _train.start(model, tokenizer, records, cfg)
-        mode, plan = resolve_mode(session.model, cfg), plan_privacy(len(session.train), cfg)
+        session = _train.encode(tokenizer, records, cfg)
+        plan = plan_privacy(len(session.train), cfg)  # refuses an impossible budget before the model is touched
+        session.model = _train.prepare(model, cfg)
+        mode = resolve_mode(session.model, cfg)
         with _train.train_mode(session.model, cfg.train_dropout), _quiet_hooks():  # Opacus refuses eval mode
             private = make_private(session.model, cfg, plan, mode)
             try:
