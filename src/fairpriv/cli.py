@@ -18,25 +18,113 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "eval":  # everything after `eval` belongs to lm-eval's parser
-        return run_eval(argv[1:])
-    args = build_parser().parse_args(argv)
     try:
+        if argv and argv[0] == "eval":  # everything after `eval` belongs to lm-eval's parser
+            return run_eval(argv[1:])
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, or a bad flag already reported on one line
+            return 0 if exc.code is None else int(exc.code)
         return args.func(args) or 0
-    except (LookupError, ValueError, RuntimeError, OSError, ImportError) as exc:
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
         print(f"fairpriv: error: {exc}", file=sys.stderr)
         return 2
 
 
+FILE_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is bad input whose message names the fix (one line, exit 2) rather than a bug (traceback):
+    fairpriv's own error types (ConfigError, ArtifactError, SpecError, DataError, ...), file errors, and a plain
+    ValueError / RuntimeError / OSError that fairpriv's own code raised."""
+    if any(cls.__module__.partition(".")[0] == "fairpriv" for cls in type(exc).__mro__):
+        return True
+    if isinstance(exc, FILE_ERRORS):
+        return True
+    return type(exc) in (ValueError, RuntimeError, OSError) and raised_by_fairpriv(exc)
+
+
+def raised_by_fairpriv(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc``'s traceback is fairpriv code (its ``raise``, not a library's)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).partition(".")[0] == "fairpriv"
+
+
+# --- numeric flags: argparse ``type=`` functions that name the value and the allowed range ------------------------
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``fairpriv: error: argument --m: ...``, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"fairpriv: error: {message} (see `{self.prog} --help`)\n")
+
+
+def int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; use a whole number >= {minimum}"
+                                             ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is not allowed; use a whole number >= {minimum}")
+        return value
+
+    parse.__name__ = f"int_at_least_{minimum}"
+    return parse
+
+
+positive_int, non_negative_int = int_at_least(1), int_at_least(0)
+
+
+def number(text: str, allowed: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; use {allowed}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not allowed; use {allowed}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (a false discovery rate)."""
+    allowed = "a number strictly between 0 and 1"
+    if not 0 < (value := number(text, allowed)) < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed; use {allowed}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    if not (value := number(text, "a number > 0")) > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed; use a number > 0")
+    return value
+
+
+def item_limit(text: str) -> int | float:
+    """lm-eval's --limit: a whole number of items (>= 1), or a fraction of each task (0 < x < 1)."""
+    allowed = "a whole number of items >= 1, or a fraction of each task between 0 and 1"
+    value = number(text, allowed)
+    if not (0 < value < 1 or (value >= 1 and value.is_integer())):
+        raise argparse.ArgumentTypeError(f"{text} is not allowed; use {allowed}")
+    return value if value < 1 else int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fairpriv", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = Parser(prog="fairpriv", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("eval", help="run lm-eval with fairpriv registered (all lm_eval flags)")
     _add_fit(sub)
@@ -62,14 +150,14 @@ def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run an experiment spec (models x variants x tasks); re-running resumes")
     p.add_argument("spec", type=Path, help="experiment YAML (see experiments/)")
     p.add_argument("--out", type=Path, help="results folder (default: results/runs/<name>, or results/runs/<name>-limit<N>)")
-    p.add_argument("--limit", type=float, help="only the first N items of each task (a wiring check; the report "
+    p.add_argument("--limit", type=item_limit, help="only the first N items of each task (a wiring check; the report "
                                                "leaves such runs out unless asked)")
     p.add_argument("--dry-run", action="store_true", help="list the cells still to run and stop")
     p.add_argument("--order", choices=["variant", "task"], default="variant",
                    help="variant: each model built once (default); task: every variant on one task before the next")
     p.add_argument("--keep-going", action="store_true",
                    help="report a failing cell and go on with the others (the run still fails at the end)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                    help="evaluate on N worker processes, one variant family each at a time (cores are split between "
                         "them unless OMP_NUM_THREADS is set); default 1")
     p.set_defaults(func=cmd_run)
@@ -80,8 +168,8 @@ def _add_report(sub) -> None:
     p.add_argument("results", type=Path, help="folder searched for lm-eval results_*.json (with samples_*.jsonl)")
     p.add_argument("--out", type=Path, help="output folder (default: <results>/leaderboard)")
     p.add_argument("--include-limited", action="store_true", help="also report --limit runs (labelled as such)")
-    p.add_argument("--alpha", type=float, default=0.05, help="Benjamini-Hochberg false discovery rate per row")
-    p.add_argument("--seed", type=int, default=0, help="seed of the paired bootstraps")
+    p.add_argument("--alpha", type=fraction, default=0.05, help="Benjamini-Hochberg false discovery rate per row")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the paired bootstraps")
     p.add_argument("--title", default="fairpriv leaderboard")
     p.set_defaults(func=cmd_report)
 
@@ -92,10 +180,11 @@ def _add_analyze(sub) -> None:
     c = verbs.add_parser("coupling", help="DEAN: fairness/privacy top-list overlap vs chance and HSIC, per layer")
     c.add_argument("--model_args", required=True, help="pretrained=MODEL[,revision=R][,<dean config key>=<value>...]")
     c.add_argument("--mask", type=Path, help="a DEAN artifact folder (default: fit one, reusing the caches)")
-    c.add_argument("--m", type=int, default=64, help="paired fairness/privacy probes for HSIC (>= 4; default 64)")
-    c.add_argument("--permutations", type=int, default=1000, help="HSIC permutation test size (0: skip)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the probe sample and the permutations")
-    c.add_argument("--bandwidth", type=float, help="RBF bandwidth (default: median pairwise distance)")
+    c.add_argument("--m", type=int_at_least(4), default=64,
+                   help="paired fairness/privacy probes for HSIC (>= 4; default 64)")
+    c.add_argument("--permutations", type=non_negative_int, default=1000, help="HSIC permutation test size (0: skip)")
+    c.add_argument("--seed", type=non_negative_int, default=0, help="seed of the probe sample and the permutations")
+    c.add_argument("--bandwidth", type=positive_float, help="RBF bandwidth (default: median pairwise distance)")
     c.add_argument("--out", type=Path, help="output folder (default: coupling/<artifact hash>)")
     c.add_argument("--device", default="cpu")
     c.set_defaults(func=cmd_analyze_coupling)
@@ -109,10 +198,10 @@ def _add_grad_norms(verbs) -> None:
     g.add_argument("--labels", help="comma-separated names, one per checkpoint (default: from the artifacts)")
     g.add_argument("--text", type=Path, help="validation text: .txt (one text per line) or .jsonl ('text' field); "
                                              "default: BOLD Wikipedia sentences about actors and actresses")
-    g.add_argument("--n", type=int, default=64, help="sentences per group, drawn with --seed (default 64)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the sentence sample and the bootstrap")
+    g.add_argument("--n", type=positive_int, default=64, help="sentences per group, drawn with --seed (default 64)")
+    g.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sentence sample and the bootstrap")
     g.add_argument("--params", choices=["all", "decoder"], default="all", help="parameters in the norm")
-    g.add_argument("--max-length", type=int, default=256, help="tokens per sentence at most (default 256)")
+    g.add_argument("--max-length", type=int_at_least(2), default=256, help="tokens per sentence at most (default 256)")
     g.add_argument("--out", type=Path, help="output folder (default: grad-norms/<hash of the inputs>)")
     g.add_argument("--device", default="cpu")
     g.set_defaults(func=cmd_analyze_grad_norms)
@@ -150,8 +239,59 @@ def run_eval(lm_eval_args: list[str]) -> int:
     from lm_eval.__main__ import cli_evaluate
 
     sys.argv = ["lm_eval", *lm_eval_args]
-    cli_evaluate()
+    managers: list = []
+    try:
+        with remembered_task_managers(managers):
+            cli_evaluate()
+    except ValueError as exc:  # lm-eval's "Tasks not found" has no hint and comes with a traceback
+        unknown = unknown_task_line(lm_eval_args, managers) if type(exc) is ValueError else ""
+        if not unknown:
+            raise
+        print(f"fairpriv: error: {unknown}", file=sys.stderr)
+        return 2
     return 0
+
+
+@contextlib.contextmanager
+def remembered_task_managers(made: list):
+    """Collect the TaskManagers lm-eval builds meanwhile, so an unknown-task error reuses their index (~10 s)."""
+    from lm_eval.tasks import manager
+
+    cls = manager.TaskManager
+    original = cls.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    cls.__init__ = init
+    try:
+        yield made
+    finally:
+        cls.__init__ = original
+
+
+def unknown_task_line(lm_eval_args: list[str], managers: list) -> str:
+    """The did-you-mean line for the first ``--tasks`` name that no task index knows ("" when all are known)."""
+    from lm_eval.tasks import TaskManager
+
+    from fairpriv.names import unknown_task_message
+
+    tasks, include_path = _eval_tasks(lm_eval_args)
+    index = managers[-1] if managers else TaskManager(include_path=include_path)  # fairpriv's tasks: the plugin's
+    missing = [t for t in tasks if not t.endswith(".yaml") and not Path(t).is_dir() and not index.match_tasks([t])]
+    if not missing:
+        return ""
+    return unknown_task_message(missing[0], index.all_tasks) + "; your own task folder goes in --include_path"
+
+
+def _eval_tasks(lm_eval_args: list[str]) -> tuple[list[str], str | None]:
+    """``--tasks`` names (space- or comma-separated, as lm-eval reads them) and ``--include_path``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--tasks", "-t", nargs="+", default=[])
+    parser.add_argument("--include_path")
+    known, _ = parser.parse_known_args(lm_eval_args)
+    return [t.strip() for group in known.tasks for t in group.split(",") if t.strip()], known.include_path
 
 
 def _flag_value(args: list[str], flag: str) -> str | None:
@@ -195,7 +335,7 @@ def cmd_fit(args) -> int:
 def cmd_run(args) -> int:
     from fairpriv.experiment import runner, spec
 
-    limit = int(args.limit) if args.limit is not None and args.limit >= 1 else args.limit
+    limit = args.limit  # checked by item_limit: a whole number >= 1, or a fraction in (0, 1)
     experiment = spec.load(args.spec, limit=limit)
     out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
     try:
@@ -211,8 +351,6 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from fairpriv.report.main import make_report
 
-    if not 0 < args.alpha < 1:
-        raise ValueError(f"--alpha must be in (0, 1); got {args.alpha}")
     out = args.out or args.results / "leaderboard"
     result = make_report(args.results, out, include_limited=args.include_limited, alpha=args.alpha, seed=args.seed,
                          title=args.title)

@@ -154,7 +154,7 @@ def test_bad_input_is_one_line_and_exit_2(tiny_model, fairpriv_home, data_files,
     cases = [
         (["--mask", str(other.path)], "made by intervention 'sft', not 'dean'"),
         (["--mask", str(tmp_path / "missing")], "missing does not exist; pass a DEAN artifact folder"),
-        (["--m", "3"], "--m 3 is too few probe pairs"),
+        (["--m", "3"], "argument --m: 3 is not allowed; use a whole number >= 4"),
         (["--mask", str(other.path), "--model_args", model_args(tiny_model, data_files)], "drop fairness_data"),
         (["--model_args", f"pretrained={tiny_model},qq=0.1"], "Did you mean 'q'?"),
         (["--model_args", model_args(tiny_model, data_files), "--m", "9"], "asked for n=9 pairs"),

@@ -129,7 +129,7 @@ def test_decoder_scope_sums_a_subset_of_the_parameters(tiny_model, text_file, tm
 @pytest.mark.parametrize(("extra", "message"), [
     (["--labels", "a"], "--labels must name each of the 2 checkpoints"),
     (["--text", "missing.txt"], "missing.txt does not exist"),
-    (["--n", "0"], "--n must be at least 1"),
+    (["--n", "0"], "argument --n: 0 is not allowed; use a whole number >= 1"),
 ])
 def test_bad_input_is_one_line_exit_2(tiny_model, perturbed_artifact, text_file, capsys, extra, message):
     args = ["analyze", "grad-norms", "--checkpoints", str(tiny_model), str(perturbed_artifact),

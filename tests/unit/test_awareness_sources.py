@@ -39,7 +39,7 @@ def test_shared_source_key_and_jsonl(tmp_path):
 
 @pytest.mark.parametrize("content,match", [
     ("prompt_text\nhello\n", "no question column; expected 'questions' or 'prompt'"),
-    ("", "no question column"),
+    ("", "bad.csv is empty; it needs a header line with a 'questions' column"),
     ("questions\n", "holds no questions"),
 ])
 def test_bad_csv_files(tmp_path, content, match):
@@ -52,7 +52,7 @@ def test_bad_csv_files(tmp_path, content, match):
 def test_empty_jsonl_missing_file_and_unknown_names(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
-    with pytest.raises(ValueError, match="holds no questions"):
+    with pytest.raises(ValueError, match="empty.jsonl is empty; it needs"):
         docs(source=str(empty))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         docs(source=str(tmp_path / "missing.csv"))

@@ -177,7 +177,7 @@ def test_jsonl_and_json_files_load(tmp_path):
     ("obj.json", '{"prompt": "a", "response": "b"}', "expected a JSON array"),
     ("cols.jsonl", '{"question": "a", "answer": "b"}\n', "missing column.*found question, answer"),
     ("num.jsonl", '{"prompt": "a", "response": 4}\n', "row 1: response is a int, not text"),
-    ("empty.jsonl", "\n\n", "holds no rows"),
+    ("empty.jsonl", "\n\n", "empty.jsonl is empty; it needs prompt/response pairs"),
 ])
 def test_bad_json_files_are_rejected(tmp_path, name, text, message):
     with pytest.raises(DataError, match=message):

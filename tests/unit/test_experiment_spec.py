@@ -60,7 +60,7 @@ def test_variant_tasks_replace_the_spec_tasks():
      "'p' is both in config and sweep"),
     ({"variants": {"x": {"intervention": "deen"}}}, "dean"),
     ({"variants": {"x": {"intervention": "dean", "config": {"pp": 1}}}}, "pp"),
-    ({"variants": {"x": {"intervention": "dean", "config": {"mode": "official", "p": 1e-4, "q": 2e-4}}}}, "p == q"),
+    ({"variants": {"x": {"intervention": "dean", "config": {"target": "everything"}}}}, "one of mlp, attn, all"),
     ({"variants": {"x": {"intervention": "dean", "flavour": 1}}}, "unknown key 'flavour'"),
 ])
 def test_bad_specs_name_the_problem(over, message):

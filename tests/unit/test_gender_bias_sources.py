@@ -62,7 +62,7 @@ def test_bold_local_files(tmp_path):
     ('{"prompt": "Ann is"}\n', r"row 1 has no 'group' field; this prompt file needs the fields 'prompt', 'group'"),
     ('{"prompt": "Ann is", "group": "woman"}\n', "row 1 has group 'woman'; use 'female' or 'male'"),
     ('{"group": "male", "prompt": ""}\n', "row 1 has no 'prompt' field"),
-    ("\n", "holds no prompts"),
+    ("\n", "bold.jsonl is empty; it needs one prompt per row"),
     ('{"prompt": \n', "not valid JSON"),
 ])
 def test_bold_prompt_file_without_required_fields(tmp_path, content, match):

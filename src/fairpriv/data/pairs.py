@@ -16,8 +16,6 @@ artifact's cache key and manifest record exactly which data scored it.
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fairpriv.data.files import DataError, FileKind, check_file, read_csv_rows, read_json, read_jsonl
 from fairpriv.hashing import canonical_hash, sha256_file
 
 KINDS = ("fairness", "privacy", "utility")
@@ -37,8 +36,8 @@ BUILTIN_PROBE_SEED = 20241022  # != probes.SEED (20241021): held-out draws, over
 HUB_ID = re.compile(r"^(?:hub:)?([A-Za-z0-9][\w.-]*/[\w.-]+)(?:@([\w./-]+))?$")
 
 
-class DataError(ValueError):
-    """A pair source that cannot be used; the message names the problem and the fix."""
+PAIR_FILE = FileKind("pair file", "prompt/response pairs (CSV: a header line 'prompt,response', then one row per "
+                     "pair; JSONL: one {\"prompt\", \"response\"} object per line)", "use source 'builtin'")
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,8 @@ def resolve(source: str, kind: str, responses: str) -> Loaded:
     if source == BUILTIN:
         return load_builtin(kind)
     path = Path(source).expanduser()
-    if path.suffix.lower() in LOCAL_SUFFIXES:
-        return load_local(path)
+    if path.suffix.lower() in LOCAL_SUFFIXES or path.is_dir():
+        return load_local(check_file(path, PAIR_FILE))
     if path.exists():
         raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use a .csv (columns "
                         "prompt,response), .jsonl or .json file")
@@ -211,57 +210,28 @@ def builtin_info(kind: str) -> dict:
 
 # --- local files -----------------------------------------------------------------------------------------------
 def load_local(path: Path) -> Loaded:
-    if not path.is_file():
-        raise DataError(f"pair file {path} does not exist; check the path, or use source 'builtin'")
     reader = {".csv": read_csv, ".jsonl": read_jsonl_rows, ".json": read_json_rows}[path.suffix.lower()]
-    try:
-        rows = reader(path)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
-    records, dropped = clean(rows, str(path))
+    records, dropped = clean(reader(path), str(path))
     return finish(records, dropped, str(path), str(path.resolve()), {"file_sha256": sha256_file(path)})
 
 
 def read_csv(path: Path) -> list[dict]:
     """Rows of a CSV file with a header (cells may be quoted and span lines, as in the DEAN release)."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            raise DataError(f"{path} is empty; it needs a header line 'prompt,response' and at least one row")
-        require_columns(reader.fieldnames, str(path))
-        try:
-            rows = list(reader)
-        except csv.Error as exc:
-            raise DataError(f"{path}: malformed CSV near line {reader.line_num} ({exc})") from None
+    header, rows = read_csv_rows(path, PAIR_FILE)
+    require_columns(header, str(path))
     return no_empty_file(rows, path)
 
 
 def read_jsonl_rows(path: Path) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                rows.append(json_object(line, f"{path}:{number}"))
-    return checked_json_rows(rows, path)
+    return checked_json_rows(read_jsonl(path, PAIR_FILE), path)
 
 
 def read_json_rows(path: Path) -> list[dict]:
-    data = json_value(path.read_text(encoding="utf-8-sig"), str(path))
+    data = read_json(path, PAIR_FILE)
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON array of objects with keys prompt and response, "
                         f"got a {type(data).__name__}")
     return checked_json_rows([as_object(row, f"{path}[{i}]") for i, row in enumerate(data)], path)
-
-
-def json_value(text: str, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
-def json_object(text: str, where: str) -> dict:
-    return as_object(json_value(text, where), where)
 
 
 def as_object(value: Any, where: str) -> dict:

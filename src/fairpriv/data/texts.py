@@ -14,12 +14,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fairpriv.data.pairs import DataError, PairSet, check_n, json_object, sample
+from fairpriv.data.files import DataError, FileKind, decode, jsonl_rows, read_text
+from fairpriv.data.pairs import PairSet, check_n, sample
 from fairpriv.hashing import canonical_hash, sha256_file
 
 BOLD_WIKI = "bold-wiki"
 BOLD_WIKI_DOMAINS = ("political_ideology", "profession", "race", "religious_ideology")
 TEXT_KIND = "text"
+TEXT_FILE = FileKind("text file", "one text per line (.txt) or one JSON object with a 'text' field per line (.jsonl)",
+                     f"use data={BOLD_WIKI}")
 
 
 def is_text_source(source: str) -> bool:
@@ -33,8 +36,8 @@ def is_text_source(source: str) -> bool:
 
 
 def _first_row_is_text(path: Path) -> bool:
-    with open(path, encoding="utf-8-sig") as fh:
-        line = next((line for line in fh if line.strip()), "")
+    text = decode(path.read_bytes(), f"data file {path}")
+    line = next((line for line in text.splitlines() if line.strip()), "")
     try:
         row = json.loads(line) if line else None
     except json.JSONDecodeError:
@@ -46,7 +49,7 @@ def load_text(source: str, n: int | None = None, seed: int = 0) -> PairSet:
     """``n`` plain-text records ``{"text"}`` of ``source`` drawn with ``random.Random(seed)`` (all when None), as a
     :class:`fairpriv.data.pairs.PairSet` of kind ``text`` (sha256 of the records, source, counts)."""
     check_n(n)
-    texts, described, info = bold_wiki_sentences() if source == BOLD_WIKI else read_text_file(Path(source))
+    texts, described, info = bold_wiki_sentences() if source == BOLD_WIKI else read_text_file(Path(source).expanduser())
     records = [{"text": t} for t in sample(list(texts), n, seed, described, unit="texts")]
     info = {**info, "available": len(texts), "seed": seed}
     return PairSet(records, described, TEXT_KIND, canonical_hash(records), info)
@@ -54,27 +57,20 @@ def load_text(source: str, n: int | None = None, seed: int = 0) -> PairSet:
 
 def read_text_file(path: Path) -> tuple[list[str], str, dict[str, Any]]:
     """Texts of a ``.txt`` file (one per non-empty line) or a ``.jsonl`` file (its rows' ``text`` fields)."""
-    if not path.is_file():
-        raise DataError(f"text file {path} does not exist; check the path, or use data={BOLD_WIKI}")
-    try:
-        texts = _jsonl_texts(path) if path.suffix.lower() == ".jsonl" else _lines(path)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    texts = _jsonl_texts(path) if path.suffix.lower() == ".jsonl" else _lines(path)
     if not texts:
         raise DataError(f"{path} holds no non-empty text; add lines of text or use data={BOLD_WIKI}")
     return texts, str(path.resolve()), {"file_sha256": sha256_file(path), "format": path.suffix.lower()[1:]}
 
 
 def _lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    return [line.strip() for line in read_text(path, TEXT_FILE).splitlines() if line.strip()]
 
 
 def _jsonl_texts(path: Path) -> list[str]:
     texts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        if not line.strip():
-            continue
-        text = json_object(line, f"{path}:{number}").get("text")
+    for number, row in jsonl_rows(path, TEXT_FILE):
+        text = row.get("text")
         if not isinstance(text, str):
             raise DataError(f"{path}:{number}: 'text' is missing or not a string; every row needs a text field")
         if text.strip():

@@ -293,14 +293,16 @@ def needs_builtin_tasks(experiment: Experiment) -> bool:
     any model loads."""
     import fairpriv  # noqa: F401  (adds fairpriv's task folder to every TaskManager)
 
+    from fairpriv.names import unknown_task_message
+
     wanted = sorted({c.task for c in experiment.cells})
     for include_defaults in (False, True):
         known = set(task_manager(experiment.settings, {}, include_defaults).all_tasks)
         missing = [t for t in wanted if t not in known]
         if not missing:
             return include_defaults
-    raise SpecError(f"{experiment.source}: unknown task {missing[0]!r}; `lm_eval ls tasks` lists lm-eval's tasks, "
-                    "fairpriv's include fairness_privacy, gender_bias, general_capability and fairpriv_sanity")
+    raise SpecError(f"{experiment.source}: {unknown_task_message(missing[0], known)}; your own task folder goes in "
+                    "settings.include_path")
 
 
 def task_manager(settings: dict[str, Any], model_args: dict[str, Any], include_defaults: bool):

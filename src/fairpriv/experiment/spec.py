@@ -18,6 +18,10 @@ or an intervention with a config, optionally swept over a few values::
         sweep: {epsilon: [1, 8]}
         tasks: [privacy_awareness_mc]                # optional: replaces the spec's task list
 
+Variant names are folder names (letters, digits and ``. _ - + = ,``), and every variant, sweep point, model and
+task gets its own results folder; a key given twice in one YAML mapping is an error, as is a boolean where a number
+or text is expected (YAML reads ``yes``/``no``/``on``/``off`` as booleans). All of this is checked on loading.
+
 A cell is one (model, variant point, task); each has a fingerprint of everything that determines its result, so a
 re-run skips finished cells and a changed spec never silently reuses stale ones. Nothing here touches a model.
 """
@@ -27,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,11 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "include_path": None,
 }
 BASE = "base"
+SPEC_FILE_NEEDS = "a YAML mapping with models, tasks and variants (see experiments/demo.yaml)"
+NAME_CHARS = "letters, digits and . _ - + = , only"
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.,=+-]*")
+MAX_FOLDER_BYTES = 200  # a folder name, with room for the ".partial" suffix under the usual 255-byte limit
+BOOLEAN_NOTE = "YAML reads true/false/yes/no/on/off as booleans"
 
 
 class SpecError(ValueError):
@@ -102,16 +113,44 @@ def fingerprint(obj: Any) -> str:
 
 def slug(text: str) -> str:
     """A folder-safe name: ``fairpriv:smollm2`` -> ``fairpriv_smollm2``, ``dean@p=1e-4`` kept readable."""
-    return re.sub(r"[^A-Za-z0-9._=@,+-]+", "_", text).strip("_") or "_"
+    out = re.sub(r"[^A-Za-z0-9._=@,+-]+", "_", text).strip("_")
+    return "_" if out in ("", ".", "..") else out
+
+
+class DuplicateKeyError(Exception):
+    """A mapping of the spec file gives one key twice."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (Python tags stay refused) that refuses a key given twice in one mapping: PyYAML would
+    keep the last value silently, so a variant named twice would lose the first one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(f"line {line}: the key {key!r} is given twice in one mapping (first on line "
+                                        f"{seen[key]}) and YAML would keep only the last; give each key (each "
+                                        "variant) its own name, or delete the repeat")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
 def load(path: str | Path, limit: float | None = None) -> Experiment:
     """Read and validate a spec file; ``limit`` overrides ``settings.limit`` (e.g. a quick wiring check)."""
+    from fairpriv.data.files import DataError, FileKind, read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"experiment spec {path} does not exist; see experiments/ for examples")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_text(path, FileKind("experiment spec", SPEC_FILE_NEEDS, "see experiments/ for examples"))
+        raw = yaml.load(text, Loader=UniqueKeyLoader)
+    except DataError as exc:
+        raise SpecError(str(exc)) from None
+    except DuplicateKeyError as exc:
+        raise SpecError(f"experiment spec {path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"experiment spec {path} is not valid YAML: {exc}") from exc
     return parse(raw, source=str(path), limit=limit)
@@ -120,11 +159,13 @@ def load(path: str | Path, limit: float | None = None) -> Experiment:
 def parse(raw: Any, source: str = "<spec>", limit: float | None = None) -> Experiment:
     spec = _mapping(raw, source, SPEC_KEYS)
     tasks = _names(spec.get("tasks"), f"{source}: tasks")
+    _distinct_folders(tasks, f"{source}: tasks", "tasks")
     settings = _settings(spec.get("settings"), source, limit)
     variants = _variants(spec.get("variants"), tasks, source)
     models = _names(spec.get("models"), f"{source}: models")
+    _distinct_folders(models, f"{source}: models", "models")
     cells = tuple(Cell(m, v, t, settings) for m in models for v in variants for t in v.tasks)
-    name = str(spec.get("name") or Path(source).stem)
+    name = _experiment_name(str(spec.get("name") or Path(source).stem), source)
     return Experiment(name, models, variants, settings, str(spec.get("description") or ""), source, cells)
 
 
@@ -153,14 +194,34 @@ def _settings(raw: Any, source: str, limit: float | None) -> dict[str, Any]:
     settings = {**SETTING_DEFAULTS, **_mapping(raw, f"{source}: settings", tuple(SETTING_DEFAULTS))}
     if limit is not None:
         settings["limit"] = limit
-    if settings["limit"] is not None and not (isinstance(settings["limit"], (int, float)) and settings["limit"] > 0):
-        raise SpecError(f"{source}: settings.limit must be a positive number (items per task, or a fraction < 1)")
-    if not isinstance(settings["batch_size"], int) or settings["batch_size"] < 1:
-        raise SpecError(f"{source}: settings.batch_size must be a positive integer (`auto` picks 64 on CPU)")
-    if not isinstance(settings["metadata"], dict):
-        raise SpecError(f"{source}: settings.metadata must be a mapping (task metadata, e.g. {{judge: rule}})")
+    for key, ok, need in SETTING_CHECKS:
+        if not ok(settings[key]):
+            note = f", a boolean ({BOOLEAN_NOTE})" if isinstance(settings[key], bool) else ""
+            raise SpecError(f"{source}: settings.{key} must be {need}; got {settings[key]!r}{note}")
     settings["include_path"] = _include_path(settings["include_path"], source)
     return settings
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_limit(value: Any) -> bool:
+    return value is None or _is_number(value) and value > 0 and (value < 1 or float(value).is_integer())
+
+
+SETTING_CHECKS = (
+    ("limit", _is_limit, "a positive number (items per task, a whole number, or a fraction < 1)"),
+    ("batch_size", lambda v: _is_int(v) and v >= 1, "a positive integer (`auto` picks 64 on CPU)"),
+    ("seed", lambda v: v is None or _is_int(v) and v >= 0, "a whole number >= 0 (leave it out for lm-eval's seeds)"),
+    ("chat_template", lambda v: isinstance(v, (bool, str)), "true, false or a chat template name"),
+    ("device", lambda v: isinstance(v, str) and bool(v), "a device name such as cpu or cuda"),
+    ("metadata", lambda v: isinstance(v, dict), "a mapping (task metadata, e.g. {judge: rule})"),
+)
 
 
 def _include_path(value: Any, source: str) -> str | None:
@@ -178,10 +239,72 @@ def _variants(raw: Any, tasks: tuple[str, ...], source: str) -> tuple[Variant, .
         raw = {}
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: variants must be a mapping from a variant name to its settings")
-    variants = [v for name, body in raw.items() for v in _expand(str(name), body, tasks, source)]
+    variants = [v for name, body in raw.items() for v in _expand(_variant_name(name, source), body, tasks, source)]
     if not any(v.intervention is None for v in variants):
+        if any(v.name == BASE for v in variants):
+            raise SpecError(f"{source}: variants.{BASE} has an intervention, but {BASE!r} names the plain model that "
+                            "is added when no variant is plain; rename it (e.g. after its intervention) or add a "
+                            "plain variant such as 'plain: {}'")
         variants.insert(0, Variant(BASE, BASE, None, {}, tasks))
+    _distinct_folders([v.name for v in variants], f"{source}: variants", "variants")
     return tuple(variants)
+
+
+def _variant_name(name: Any, source: str) -> str:
+    """A variant name is its results folder's name: refuse names that are not plain, safe folder names."""
+    if not isinstance(name, str):
+        raise SpecError(f"{source}: variant name {name!r} is a {type(name).__name__}, not text (YAML reads yes, no, "
+                        "on, off, true, false, null and numbers as values); put the name in quotes in the spec")
+    problem = _name_problem(name)
+    if problem:
+        suggestion = re.sub(r"[^A-Za-z0-9_,=+-]+", "-", name).strip("-_")
+        example = f", e.g. {suggestion!r}" if suggestion else ""
+        raise SpecError(f"{source}: variant name {name!r} {problem}; name it with {NAME_CHARS}{example}")
+    return name
+
+
+def _name_problem(name: str) -> str:
+    if not name.strip():
+        return "is empty"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "would point outside its results folder"
+    if name.startswith("."):
+        return "would be a hidden folder"
+    if "@" in name:
+        return "holds '@', which marks the points of a sweep"
+    if not SAFE_NAME.fullmatch(name):
+        unsafe = "".join(sorted({c for c in name if not SAFE_NAME.fullmatch("a" + c)}))
+        return f"holds characters that are unsafe in a folder name ({unsafe!r})"
+    return "is too long for a folder name" if len(name.encode()) > MAX_FOLDER_BYTES else ""
+
+
+def _distinct_folders(names: Iterable[str], where: str, what: str) -> None:
+    """Every name gets its own results folder (compared ignoring case, for case-insensitive file systems)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        folder = _folder_name(name, where)
+        if folder.casefold() in seen:
+            first = seen[folder.casefold()]
+            fix = ("a sweep gives one value twice (1e-4 and 0.0001 are one value); drop the repeat" if first == name
+                   else "give them names that differ in more than case or punctuation")
+            raise SpecError(f"{where}: {what} {first!r} and {name!r} would write to the same results folder "
+                            f"{folder!r}: {fix}")
+        seen[folder.casefold()] = name
+
+
+def _folder_name(name: str, where: str) -> str:
+    folder = slug(name)
+    if len(folder.encode()) > MAX_FOLDER_BYTES:
+        raise SpecError(f"{where}: {name!r} makes a folder name longer than {MAX_FOLDER_BYTES} bytes; shorten it "
+                        "(for a sweep: shorten its values, e.g. put its files in a folder with a shorter path)")
+    return folder
+
+
+def _experiment_name(name: str, source: str) -> str:
+    if not name.strip() or "/" in name or "\\" in name or name in (".", "..") or not name.isprintable():
+        raise SpecError(f"{source}: name {name!r} cannot name the results folder results/runs/<name> (no '/', '\\', "
+                        "'..', control characters or empty names); use a plain name such as 'my-experiment'")
+    return name
 
 
 def _expand(name: str, body: Any, tasks: tuple[str, ...], source: str) -> list[Variant]:
@@ -189,6 +312,7 @@ def _expand(name: str, body: Any, tasks: tuple[str, ...], source: str) -> list[V
     body = _mapping(body, where, VARIANT_KEYS)
     intervention, config = body.get("intervention"), dict(body.get("config") or {})
     own_tasks = _names(body["tasks"], f"{where}.tasks") if "tasks" in body else tasks
+    _distinct_folders(own_tasks, f"{where}.tasks", "tasks")  # (the spec's own list is checked once in parse)
     if intervention is None and (config or body.get("sweep")):
         raise SpecError(f"{where}: config and sweep need an intervention (e.g. intervention: dean)")
     points = _sweep_points(body.get("sweep"), config, where)
@@ -225,7 +349,29 @@ def _checked(intervention: str | None, config: dict[str, Any], where: str) -> di
     from fairpriv.interventions.base import ConfigError
 
     try:
-        get(intervention).Config.from_args(dict(config), owner=f"{where}.config")
+        cls = get(intervention).Config
+        _no_booleans_for_values(cls, config, where)
+        cls.from_args(dict(config), owner="config")
     except (UnknownInterventionError, ConfigError) as exc:
         raise SpecError(f"{where}: {exc}") from exc
     return config
+
+
+def _no_booleans_for_values(cls: type, config: dict[str, Any], where: str) -> None:
+    """``epsilon: yes`` is True to YAML and 1.0 to a float field: refuse booleans for keys that are not true/false."""
+    hints = typing.get_type_hints(cls)
+    for key, value in config.items():
+        if isinstance(value, bool) and key in hints and not _takes_bool(hints[key]):
+            takes = "a number" if {int, float} & set(typing.get_args(hints[key]) or [hints[key]]) else "text"
+            fix = "write a number, e.g. 8" if takes == "a number" else "put the value in quotes"
+            raise SpecError(f"{where}: {key!r} is {value!r}, a boolean, but {key!r} takes {takes}; {fix} "
+                            f"({BOOLEAN_NOTE})")
+
+
+def _takes_bool(hint: Any) -> bool:
+    if hint is bool or hint is Any:
+        return True
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:
+        return any(isinstance(a, bool) for a in args)
+    return any(_takes_bool(a) for a in args)

@@ -6,22 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fairpriv.data import files
 from fairpriv.tasks import TASKS_DIR
+
+TASK_DATA = files.FileKind("task data file", "one JSON object per line", "reinstall fairpriv")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file; a malformed line raises with its file and line number."""
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    if not rows:
-        raise ValueError(f"{path} holds no rows")
-    return rows
+    return files.read_jsonl(path, TASK_DATA)
 
 
 def to_jsonl(items: list[dict[str, Any]]) -> str:

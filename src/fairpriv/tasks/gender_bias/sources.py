@@ -23,7 +23,6 @@ version and checksum). Bad values fail here, before any generation, with a messa
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -31,6 +30,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+from fairpriv.data import files
 from fairpriv.tasks.gender_bias import FEMALE, GROUPS, MALE, vocab
 
 ASSET, HUB, BUILTIN = "asset", "hub", "builtin"
@@ -81,23 +81,21 @@ def file_source(path: Path) -> str:
     return f"file:{path.resolve()}#sha256={sha256_file(path)[:12]}"
 
 
+def prompt_file(key: str) -> files.FileKind:
+    return files.FileKind(f"metadata key {key!r}: prompt file", "one prompt per row: a JSON object per line (.jsonl) "
+                          "or a header line and one row per prompt (.csv)")
+
+
 def read_records(path: Path, key: str) -> list[dict[str, Any]]:
     """Rows of a ``.jsonl`` or ``.csv`` prompt file given as metadata ``key``."""
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"metadata key {key!r}: prompt file {path} does not exist")
+    files.check_file(path, prompt_file(key))
     if path.suffix.lower() not in FILE_TYPES:
         raise ValueError(f"metadata key {key!r}: {path} must be a .jsonl or .csv file")
-    text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".csv":
-        return list(csv.DictReader(text.splitlines()))
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return rows
+        return files.read_csv_rows(path, prompt_file(key))[1]
+    return files.read_jsonl(path, prompt_file(key))
 
 
 def check_fields(rows: Sequence[Any], required: Sequence[str], path: Path) -> list[dict[str, str]]:
@@ -174,9 +172,9 @@ def read_bold_hub() -> list[dict[str, str]]:
 def read_bold_file(value: Any) -> tuple[list[dict[str, str]], str]:
     path = Path(str(value)).expanduser()
     if path.suffix.lower() == ".json":
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"metadata key 'bold_source': prompt file {path} does not exist")
-        return bold_rows(json.loads(path.read_text(encoding="utf-8")), str(path)), file_source(path)
+        return bold_rows(files.read_json(path, prompt_file("bold_source")), str(path)), file_source(path)
     return read_prompt_file(value, "bold_source", ("prompt", "group"))
 
 
