@@ -351,10 +351,11 @@ def lm_eval_logging(monkeypatch):
     """lm-eval's CLI configures its logger once per process (a handler on this test's stderr): undo it after."""
     import lm_eval.utils
 
-    logger = logging.getLogger("lm_eval")
-    monkeypatch.setattr(logger, "handlers", list(logger.handlers))
-    monkeypatch.setattr(logger, "propagate", logger.propagate)
-    monkeypatch.setattr(logger, "level", logger.level)
+    for name in ("lm_eval", "fairpriv", None):  # fairpriv's logger follows lm-eval's (models.hf), the root too
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", list(logger.handlers))
+        monkeypatch.setattr(logger, "propagate", logger.propagate)
+        monkeypatch.setattr(logger, "level", logger.level)
     monkeypatch.setattr(lm_eval.utils, "_LOGGING_CONFIGURED", lm_eval.utils._LOGGING_CONFIGURED)
     monkeypatch.setattr("sys.argv", ["pytest"])
 
