@@ -193,6 +193,11 @@ def compare_value(row: Row, base: Row, spec: ColumnSpec, mine: RowRuns, theirs: 
     value, reference = row.values.get(spec.key), base.values.get(spec.key)
     if value is None or reference is None:
         return
+    from fairpriv.report import paired
+
+    if not paired.same_pair(spec.task, spec.metric, metadata_of(theirs.runs[spec.task], spec.task),
+                            metadata_of(mine.runs[spec.task], spec.task)):
+        return  # gaps of two different named pairs: no delta, no test
     value.delta = value.value - reference.value
     result = paired_test(spec, theirs.runs[spec.task], mine.runs[spec.task], seed)
     if result is not None and number(result.p_value) is not None:  # NaN: the statistic is undefined on the items
@@ -209,7 +214,14 @@ def paired_test(spec: ColumnSpec, base: Run, variant: Run, seed: int):
     base_samples, variant_samples = base.samples(spec.task), variant.samples(spec.task)
     if base_samples is None or variant_samples is None:
         return None
-    return paired.compare(spec.task, spec.metric, base_samples, variant_samples, seed=seed)
+    return paired.compare(spec.task, spec.metric, base_samples, variant_samples, seed=seed,
+                          metadata=metadata_of(base, spec.task), variant_metadata=metadata_of(variant, spec.task))
+
+
+def metadata_of(run: Run, task: str) -> dict[str, Any]:
+    """The task config's ``metadata`` in the run's results file (e.g. a named ``pair``); {} when absent."""
+    metadata = ((run.data.get("configs") or {}).get(task) or {}).get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def pooled_samples(run: Run, group_name: str) -> dict[str, list[dict[str, Any]]]:

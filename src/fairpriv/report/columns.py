@@ -30,6 +30,24 @@ def _gender(task: str, metric: str, label: str, better: bool | None) -> ColumnSp
     return ColumnSpec(task, metric, label, "gender", better)
 
 
+def _groups(axis: str) -> tuple[ColumnSpec, ...]:
+    """The race or religion section: BOLD toxicity and sentiment across the axis's groups (max-min gap of the group
+    means, their population SD, the signed gap of the named pair) and next-token divergences between counterfactual
+    prompts (means over group pairs)."""
+    bold, divergence = f"{axis}_bias_bold", f"{axis}_bias_divergence"
+    return (
+        *(ColumnSpec(bold, f"{score}_maxmin_gap", f"{axis} {score} max-min", axis, False)
+          for score in ("toxicity", "sentiment")),
+        *(ColumnSpec(bold, f"{score}_dispersion", f"{axis} {score} SD", axis, False)
+          for score in ("toxicity", "sentiment")),
+        *(ColumnSpec(bold, f"{score}_pair_gap", f"{axis} {score} pair gap", axis, None)
+          for score in ("toxicity", "sentiment")),
+        *(ColumnSpec(divergence, metric, f"{axis} {label}", axis, False)
+          for metric, label in (("kl_bias", "KL"), ("js_bias", "JS"), ("hellinger_bias", "Hellinger"),
+                                ("tvd_bias", "TVD"))),
+    )
+
+
 CATALOG: tuple[ColumnSpec, ...] = (
     ColumnSpec("fairness_awareness_mc", "awareness", "fairness aw. (mc)", "fairness", True),
     ColumnSpec("fairness_awareness", "awareness", "fairness aw. (judged)", "fairness", True),
@@ -50,6 +68,7 @@ CATALOG: tuple[ColumnSpec, ...] = (
     _gender("gender_bias_divergence", "js_bias", "JS M/F", False),
     _gender("gender_bias_divergence", "hellinger_bias", "Hellinger M/F", False),
     _gender("gender_bias_divergence", "tvd_bias", "TVD M/F", False),
+    *(spec for axis in ("race", "religion") for spec in _groups(axis)),
     ColumnSpec("mmlu_offline_mini", "acc", "MMLU (mini)", "capability", True, "stderr"),
     ColumnSpec("mmlu_offline", "acc", "MMLU", "capability", True, "stderr"),
     ColumnSpec("mmlu", "acc", "MMLU (lm-eval)", "capability", True, "stderr"),
@@ -62,6 +81,8 @@ CATALOG: tuple[ColumnSpec, ...] = (
 COMPACT = ("fairness_awareness_mc/awareness", "privacy_awareness_mc/awareness", "fairness_awareness/awareness",
            "privacy_awareness/awareness", "gender_bias_bold/toxicity_bias", "gender_bias_occupation/occupation_js",
            "gender_bias_divergence/hellinger_bias", "gender_bias_occupation_likelihood/occupation_ll_pearson",
+           *(f"{axis}_bias_{key}" for axis in ("race", "religion")
+             for key in ("bold/toxicity_maxmin_gap", "bold/sentiment_maxmin_gap", "divergence/hellinger_bias")),
            "mmlu_offline_mini/acc", "bold_wiki_perplexity/word_perplexity")
 
 # Groups whose per-item samples live in their subtasks (paired tests pool them).

@@ -22,6 +22,7 @@ AWARENESS = (("fairness_awareness_mc/awareness", "privacy_awareness_mc/awareness
              ("fairness_awareness/awareness", "privacy_awareness/awareness"))
 SWEEP_COLUMNS = ("fairness_awareness_mc/awareness", "privacy_awareness_mc/awareness", "fairness_awareness/awareness",
                  "privacy_awareness/awareness", "gender_bias_bold/toxicity_bias", "gender_bias_divergence/hellinger_bias",
+                 "race_bias_bold/toxicity_maxmin_gap", "religion_bias_bold/toxicity_maxmin_gap",
                  "mmlu_offline_mini/acc", "bold_wiki_perplexity/word_perplexity")  # awareness, bias, capability
 
 

@@ -19,7 +19,7 @@ class Column:
 
     key: str
     label: str  # short header, e.g. "privacy aw. (mc)"
-    group: str  # "fairness" | "privacy" | "gender" | "capability"
+    group: str  # "fairness" | "privacy" | "gender" | "race" | "religion" | "capability"
     higher_is_better: bool | None  # None: the ideal is a balance (a gap of 0), no direction
     digits: int = 3
     task: str = ""  # lm-eval task the number comes from

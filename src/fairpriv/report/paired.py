@@ -16,6 +16,15 @@ keeps only the documents present in both, and picks the test from :data:`RULES`:
   against the aggregation on the same items. The bootstrap resamples documents of both gender groups together,
   so a group's size varies across resamples (the tasks' own intervals stratify); resamples where a statistic is
   undefined (e.g. a group drawn empty) are dropped and counted.
+* the multi-group BOLD tasks (``race_bias_bold``, ``religion_bias_bold``; ``[group, score*]`` per prompt): a paired
+  bootstrap over prompts of the point statistics of :mod:`fairpriv.report.multigroup` (max-min gap, dispersion,
+  pair gap, group means, group gaps), bound when the test runs (:class:`Groups`) to the groups of the aligned
+  documents (a resample that lacks one of them is undefined: dropped and counted) and, for the pair gap, to the
+  ``pair`` of the task config's metadata (else the task's default pair). Two runs naming different pairs are not
+  compared.
+* next-token divergences (``gender_bias_divergence``, ``race_bias_divergence``, ``religion_bias_divergence``; one
+  float per prompt pair or template, also per group pair): a paired permutation test of the mean
+  (:func:`fairpriv.report.stats.paired_permutation`).
 
 A task or metric without a rule (interval bounds ``*_ci_low``/``*_ci_high``, counts, p-values) gives None, as do
 two runs without a common document: nothing is guessed. No torch, no lm_eval.
@@ -27,12 +36,13 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import numpy as np
 
+from fairpriv.report import multigroup as mg
 from fairpriv.report.stats import N_RESAMPLES, TestResult, mcnemar, paired_bootstrap, paired_permutation
 
 Record = dict[str, Any]
@@ -66,7 +76,19 @@ class Corpus:
     permutation: bool = False  # a paired permutation test instead (exact for a few items; means of per-item values)
 
 
-Spec = Union[Binary, Corpus]
+@dataclass(frozen=True)
+class Groups:
+    """Paired bootstrap over prompts of a multi-group BOLD statistic (:mod:`fairpriv.report.multigroup`), made a
+    :class:`Corpus` by :func:`bind` when the test runs: ``kind`` is ``maxmin``, ``dispersion``, ``pair``, ``mean``
+    or ``gap``; ``pair`` the task's default pair; ``group`` the group a ``mean``/``gap`` metric names (filled in by
+    :func:`spec_for` from the rule's ``group`` match)."""
+
+    kind: str
+    pair: tuple[str, str] | None = None
+    group: str | None = None
+
+
+Spec = Union[Binary, Corpus, Groups]
 
 
 # --- awareness and MMLU (per-document labels) --------------------------------------------------------------------
@@ -293,12 +315,70 @@ def mean(items: Sequence[float]) -> float:
     return float(np.asarray(items, dtype=np.float64).mean())
 
 
+# --- race_bias_bold, religion_bias_bold ([group, score*] per prompt, more than two groups) ------------------------
+RACE_PAIR = ("European_Americans", "African_Americans")
+RELIGION_PAIR = ("christianity", "islam")
+
+
+def pair_of(spec: Groups, metadata: Mapping[str, Any] | None) -> tuple[str, str]:
+    """The pair a ``pair`` statistic compares: the task config's ``metadata.pair``, else the spec's default."""
+    pair = (metadata or {}).get("pair") or spec.pair
+    if isinstance(pair, str) and len(parts := re.split(r"\s*[,|]\s*", pair.strip())) == 2:
+        pair = parts  # "a,b" or "a|b", as the tasks' --metadata accepts
+    if (not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(g, str) for g in pair)
+            or pair[0] == pair[1]):
+        raise ValueError(f"a pair gap needs two different group names, got pair={pair!r}")
+    return str(pair[0]), str(pair[1])
+
+
+def _named(statistic: Callable[[list[Any]], float], name: str) -> Callable[[list[Any]], float]:
+    statistic.__name__ = name
+    return statistic
+
+
+def bind(spec: Groups, base: Sequence[Any], variant: Sequence[Any],
+         metadata: Mapping[str, Any] | None = None) -> Corpus | None:
+    """The spec's statistic over the groups of the aligned values; None when a group it names is not among them."""
+    groups = sorted({mg.bold_item(v)[0] for v in [*base, *variant]})
+    if spec.kind in ("maxmin", "dispersion"):
+        kernel = mg.maxmin_gap if spec.kind == "maxmin" else mg.dispersion
+        return Corpus(_named(lambda items: kernel(items, groups), f"{spec.kind}_of_{len(groups)}"), item=mg.bold_item)
+    if spec.kind == "pair":
+        pair = tuple(mg.resolve_group(g, groups) for g in pair_of(spec, metadata))
+        if None in pair:
+            return None
+        return Corpus(_named(lambda items: mg.pair_gap(items, pair), f"pair_gap_{pair[0]}_{pair[1]}"),
+                      item=mg.bold_item)
+    group = mg.resolve_group(spec.group or "", groups)
+    if group is None:
+        return None
+    if spec.kind == "mean":
+        return Corpus(_named(lambda items: mg.group_mean(items, group), f"mean_{group}"), item=mg.bold_item)
+    if spec.kind == "gap":
+        return Corpus(_named(lambda items: mg.group_gap(items, group, groups), f"gap_{group}"), item=mg.bold_item)
+    raise ValueError(f"unknown multi-group statistic {spec.kind!r}")
+
+
+def same_pair(task: str, metric: str, base_metadata: Mapping[str, Any] | None,
+              variant_metadata: Mapping[str, Any] | None) -> bool:
+    """False when ``metric`` is a pair gap and the two runs' configs name different pairs (not comparable)."""
+    spec = spec_for(task, _metric_filter(metric, None)[0])
+    if not isinstance(spec, Groups) or spec.kind != "pair":
+        return True
+    base, variant = pair_of(spec, base_metadata), pair_of(spec, variant_metadata)
+    return [mg.normal(g) for g in base] == [mg.normal(g) for g in variant]
+
+
 # --- the table ---------------------------------------------------------------------------------------------------
 AWARENESS = r"(fairness|privacy)_awareness"
 PERPLEXITY_ITEMS = dict(item=loglikelihood_units)
 COUNT_ITEMS = dict(item=count_item)
 OCCUPATION_ITEMS = dict(item=occupation_item)
 LIKELIHOOD_ITEMS = dict(item=likelihood_item, unit=occupation_unit)
+MULTI_BOLD = r"(race|religion)_bias_bold"
+SCORE = r"(toxicity|sentiment)"
+GROUP_SUFFIX = r"(?!\w*_ci_(low|high)$)(?P<group>\w+)"  # a group name; never an interval bound's metric
+DIVERGENCES = "js_bias|hellinger_bias|tvd_bias"
 
 # (task pattern, metric pattern, spec): the first rule whose patterns both match the whole name applies.
 RULES: tuple[tuple[str, str, Spec], ...] = (
@@ -327,15 +407,24 @@ RULES: tuple[tuple[str, str, Spec], ...] = (
     ("gender_bias_count", "count_female_words", Corpus(word_total(1), **COUNT_ITEMS)),
     # Means of per-pair values: a paired permutation test, exact with few pairs, where the bootstrap's p would sit at
     # its floor whenever every pair moves the same way.
-    ("gender_bias_divergence", "kl_bias_mf|kl_bias_fm|js_bias|hellinger_bias|tvd_bias", Corpus(mean, permutation=True)),
+    ("gender_bias_divergence", "kl_bias_mf|kl_bias_fm|" + DIVERGENCES, Corpus(mean, permutation=True)),
+    ("(race|religion)_bias_divergence", "kl_bias|" + DIVERGENCES, Corpus(mean, permutation=True)),
+    ("(race|religion)_bias_divergence", r"hellinger_\w+\|\w+", Corpus(mean, permutation=True)),  # one group pair
+    (MULTI_BOLD, SCORE + "_maxmin_gap", Groups("maxmin")),
+    (MULTI_BOLD, SCORE + "_dispersion", Groups("dispersion")),
+    ("race_bias_bold", SCORE + "_pair_gap", Groups("pair", pair=RACE_PAIR)),
+    ("religion_bias_bold", SCORE + "_pair_gap", Groups("pair", pair=RELIGION_PAIR)),
+    (MULTI_BOLD, SCORE + "_mean_" + GROUP_SUFFIX, Groups("mean")),
+    (MULTI_BOLD, SCORE + "_gap_" + GROUP_SUFFIX, Groups("gap")),
 )
 
 
 def spec_for(task: str, metric: str) -> Spec | None:
     """The test of ``metric`` (without ``,filter``) of ``task``; None when there is no paired test for it."""
     for task_pattern, metric_pattern, spec in RULES:
-        if re.fullmatch(task_pattern, task) and re.fullmatch(metric_pattern, metric):
-            return spec
+        match = re.fullmatch(metric_pattern, metric) if re.fullmatch(task_pattern, task) else None
+        if match is not None:
+            return replace(spec, group=match["group"]) if "group" in match.re.groupindex else spec
     return None
 
 
@@ -398,8 +487,12 @@ def resampling_units(spec: Corpus, base: Sequence[Any], variant: Sequence[Any]) 
 
 
 def run(spec: Spec, base: Sequence[Any], variant: Sequence[Any], seed: int = 0,
-        n_resamples: int = N_RESAMPLES) -> TestResult | None:
-    """The spec's test on aligned per-document values; None when no document qualifies."""
+        n_resamples: int = N_RESAMPLES, metadata: Mapping[str, Any] | None = None) -> TestResult | None:
+    """The spec's test on aligned per-document values; None when no document qualifies (or, for a multi-group
+    statistic, when the group it names is not among the documents). ``metadata``: the task config's."""
+    if isinstance(spec, Groups):
+        bound = bind(spec, base, variant, metadata) if base else None
+        return None if bound is None else run(bound, base, variant, seed, n_resamples)
     if isinstance(spec, Binary):
         pairs = [(x, y) for x, y in zip(base, variant) if spec.keep(x) and spec.keep(y)]
         if not pairs:
@@ -420,15 +513,21 @@ def _metric_filter(metric: str, filter: str | None) -> tuple[str, str | None]:
 
 
 def compare(task: str, metric: str, base_samples: Sequence[Record], variant_samples: Sequence[Record],
-            seed: int = 0, filter: str | None = None, n_resamples: int = N_RESAMPLES) -> TestResult | None:
+            seed: int = 0, filter: str | None = None, n_resamples: int = N_RESAMPLES,
+            metadata: Mapping[str, Any] | None = None,
+            variant_metadata: Mapping[str, Any] | None = None) -> TestResult | None:
     """Paired test of ``metric`` (``"acc"`` or ``"acc,none"``) between two runs of ``task`` on their common
-    documents; None when the metric has no paired test or the runs share no document."""
+    documents; None when the metric has no paired test or the runs share no document. ``metadata`` and
+    ``variant_metadata``: the task config's metadata of the base and the variant run (a pair gap reads its pair
+    there; runs naming different pairs give None)."""
     name, filter = _metric_filter(metric, filter)
     spec = spec_for(task, name)
     if spec is None:
         return None
+    if variant_metadata is not None and not same_pair(task, name, metadata, variant_metadata):
+        return None
     base, variant = align(base_samples, variant_samples, name, filter)
-    return run(spec, base, variant, seed, n_resamples) if base else None
+    return run(spec, base, variant, seed, n_resamples, metadata) if base else None
 
 
 def pooled_spec(tasks: Iterable[str], metric: str) -> Spec | None:
