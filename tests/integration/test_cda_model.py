@@ -5,7 +5,8 @@
 * ``dp-hf ... cda_ratio=1`` records both the accountant's epsilon and the same CDA statistics;
 * composition: CDA fine-tuning on top of an SFT artifact names its parent;
 * artifacts of another intervention are refused both ways; bad config names the key (and points at sft-hf);
-* the default data (BOLD Wikipedia sentences) leaves out the gender file, its articles and the perplexity hold-out.
+* the default data (BOLD Wikipedia sentences) leaves out the gender file, its articles and the perplexity hold-out;
+* ``cda_attribute=religion``: the manifest's swap statistics against hand counts and each record's group mapping.
 """
 
 from __future__ import annotations
@@ -198,3 +199,46 @@ def test_default_data_is_bold_wiki_without_the_gender_file_or_the_perplexity_hol
     assert description["data"]["source"] == "bold-wiki" and description["data"]["kind"] == "text"
     assert len(texts) == len(set(texts)) == 1024 and description["data"]["available"] == 18243
     assert not (set(texts) & gender) and not (set(texts) & heldout)
+
+
+# --- cda_attribute=religion (issue 16): the manifest's swap statistics --------------------------------------------
+RELIGION_TEXT = {  # text -> the groups of its terms, counted by hand
+    "An atheist and a Jew talked.": ["atheism", "judaism"],
+    "Muslims and Christians met Muslims.": ["islam", "christianity", "islam"],
+    "The white church was old.": [],  # places of worship are left out
+    "Hindu temples are old.": ["hinduism"],
+    "Nothing to see here.": [],
+    "Sikhism and Buddhism began in India.": ["sikhism", "buddhism"],
+}
+
+
+def test_cda_hf_with_cda_attribute_religion_records_swap_statistics(tiny_model, home, tmp_path):
+    from collections import Counter
+
+    from fairpriv.fit import fit_from_args
+    from fairpriv.text.group_swap import GroupCDAStats, record_mapping
+    from fairpriv.text.group_terms import term_list_version
+
+    data = tmp_path / "religion.txt"
+    data.write_text("\n".join(RELIGION_TEXT) + "\n")
+    art = fit_from_args("cda", f"pretrained={tiny_model},data={data},n_samples=none,cda_attribute=religion,"
+                               "train_batch_size=4,train_max_length=64,lr=1e-3", out=tmp_path / "rel")
+    manifest = read_manifest(art.path)
+    facts, stats = manifest["facts"], manifest["facts"]["cda"]
+    assert manifest["config"]["cda_attribute"] == "religion"
+    assert "attribute=religion" in facts["composition"]["steps"][0]
+    records = load_text(str(data)).records
+    assert sorted(r["text"] for r in records) == sorted(RELIGION_TEXT)
+    out, expected = augment(records, mode="two-sided", ratio=1.0, seed=0, attribute="religion")
+    assert isinstance(expected, GroupCDAStats) and stats == expected.to_dict()
+    assert facts["training_records_sha256"] == sha256_of(out) and facts["n_train"] == 10 and facts["steps"] == 3
+    assert (stats["attribute"], stats["records_in"], stats["records_out"], stats["with_terms"], stats["augmented"],
+            stats["terms_swapped"], stats["context_words_kept"]) == ("religion", 6, 10, 4, 4, 8, 0)
+    assert stats["mentions_by_group"] == dict(sorted(Counter(g for gs in RELIGION_TEXT.values() for g in gs).items()))
+    assert stats["term_list_version"] == term_list_version("religion") and stats["seed"] == 0
+    pairs = Counter()  # each hand-counted term goes where its record's mapping sends its group, never to itself
+    for text, groups in RELIGION_TEXT.items():
+        mapping = record_mapping("religion", 0, [text])
+        pairs.update(f"{g}->{mapping[g]}" for g in groups)
+    assert stats["swaps_by_pair"] == dict(sorted(pairs.items())) and all(
+        a != b for a, b in (p.split("->") for p in pairs))

@@ -30,10 +30,12 @@ import torch.nn.functional as F
 from fairpriv.hashing import canonical_hash
 from fairpriv.interventions.artifacts import MODEL_DIR
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
+from fairpriv.names import did_you_mean
 
 IGNORE = -100
 DEFAULT_LR = {"full": 2e-5, "lora": 2e-4, "dora": 2e-4}
 ALL_LINEAR = "all-linear"
+CDA_ATTRIBUTES = ("gender", "religion", "race")  # the term lists of fairpriv.text (gender_pairs, group_terms)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -69,6 +71,7 @@ class TrainFields(InterventionConfig):
     lora_targets: str = ALL_LINEAR
     cda_ratio: float | None = None
     cda_mode: Literal["two-sided", "one-sided"] = "two-sided"
+    cda_attribute: str = "gender"
 
     def __post_init__(self) -> None:
         for key in ("epochs", "train_batch_size", "lora_r"):
@@ -80,6 +83,7 @@ class TrainFields(InterventionConfig):
         _require(self.train_max_length >= 2, "train_max_length", "must be at least 2", self.train_max_length)
         self._check_rates()
         self._check_fractions()
+        self._check_cda_attribute()
 
     def _check_rates(self) -> None:
         _require(self.lr is None or 0 < self.lr < math.inf, "lr",
@@ -94,6 +98,14 @@ class TrainFields(InterventionConfig):
                  "must be in [0, 1) (or none to keep the model's own dropout)", self.train_dropout)
         _require(self.cda_ratio is None or 0 <= self.cda_ratio <= 1, "cda_ratio",
                  "must be in [0, 1] (or none for no counterfactual augmentation)", self.cda_ratio)
+
+    def _check_cda_attribute(self) -> None:
+        if self.cda_attribute not in CDA_ATTRIBUTES:
+            raise ConfigError(f"'cda_attribute' must be one of {', '.join(CDA_ATTRIBUTES)}; got "
+                              f"{self.cda_attribute!r}.{did_you_mean(self.cda_attribute, CDA_ATTRIBUTES)}")
+        _require(self.cda_attribute == "gender" or self.cda_ratio is not None, "cda_attribute",
+                 "only applies with counterfactual augmentation: add cda_ratio (e.g. cda_ratio=1) or use cda-hf",
+                 self.cda_attribute)
 
     @property
     def learning_rate(self) -> float:
@@ -132,18 +144,19 @@ def training_records(records: Sequence[dict], cfg: TrainFields) -> tuple[list[di
     train, held_out = split_eval(list(records), cfg.eval_fraction, cfg.seed)
     facts: dict[str, Any] = {}
     if cfg.cda_ratio is not None:
-        train, facts["cda"] = apply_cda(train, cfg.cda_mode, cfg.cda_ratio, cfg.seed)
+        train, facts["cda"] = apply_cda(train, cfg.cda_mode, cfg.cda_ratio, cfg.seed, cfg.cda_attribute)
     facts["training_records_sha256"] = canonical_hash(train)
     return train, held_out, facts
 
 
-def apply_cda(records: list[dict], mode: str, ratio: float, seed: int) -> tuple[list[dict], dict]:
+def apply_cda(records: list[dict], mode: str, ratio: float, seed: int,
+              attribute: str = "gender") -> tuple[list[dict], dict]:
     try:
         from fairpriv.text.cda import augment
     except ImportError as exc:
         raise ConfigError(f"'cda_ratio' needs fairpriv.text.cda, which could not be imported ({exc}); "
                           f"drop cda_ratio or install a fairpriv version with CDA") from None
-    out, stats = augment(records, mode=mode, ratio=ratio, seed=seed)
+    out, stats = augment(records, mode=mode, ratio=ratio, seed=seed, attribute=attribute)
     return list(out), stats.to_dict()
 
 

@@ -17,7 +17,16 @@ Usage::
     fairpriv fit cda --model_args pretrained=...,cda_mode=one-sided,cda_ratio=0.5 --out runs/cda
 
 Keys (beyond sft's): ``cda_ratio`` (default 1.0, must be in (0, 1]: without augmentation use ``sft-hf``),
-``cda_mode`` (``two-sided`` default, or ``one-sided``), ``n_samples`` (default 1024 here; ``none`` for all rows).
+``cda_mode`` (``two-sided`` default, or ``one-sided``), ``cda_attribute`` (``gender`` default, ``religion`` or
+``race``: which terms are swapped, see below), ``n_samples`` (default 1024 here; ``none`` for all rows).
+
+``cda_attribute=religion|race`` swaps group terms from the project's lists (:mod:`fairpriv.text.group_terms`) with
+:func:`fairpriv.text.group_swap.augment_groups`: each record's groups are mapped by a derangement drawn from the seed
+and the record's text, keeping each term's form and case ("a Muslim" -> "a Jew", "Hindu temples" -> "Sikh
+temples"); for race only explicit group terms, with "black"/"white" swapped only in a racial context. The same key
+works in ``sft-hf`` and ``dp-hf`` next to ``cda_ratio``. The facts' ``cda`` then holds ``GroupCDAStats`` (attribute,
+records in/out, records with a term, augmented, terms swapped, swaps per group pair, mentions per group, colour words
+kept, articles changed, mode, ratio, seed, term-list version).
 
 Default data ``data=bold-wiki``: WikiText is on no package registry, so the offline stand-in for the paper's
 Wikipedia fine-tuning text is English Wikipedia sentences from BOLD (Dhamala et al. 2021, CC BY-SA 4.0) in the
@@ -89,10 +98,12 @@ class CDAConfig(SFTConfig):
 def composition(cfg: CDAConfig) -> dict[str, Any]:
     """How this run is made of the other pieces, and how to reproduce it with ``sft-hf``."""
     return {
-        "steps": [f"cda: fairpriv.text.cda.augment(mode={cfg.cda_mode}, ratio={cfg.cda_ratio}, seed={cfg.seed}) "
-                  "of the training split (the held-out split is taken first and never augmented)",
+        "steps": [f"cda: fairpriv.text.cda.augment(mode={cfg.cda_mode}, ratio={cfg.cda_ratio}, seed={cfg.seed}"
+                  + (f", attribute={cfg.cda_attribute}) " if cfg.cda_attribute != "gender" else ") ")
+                  + "of the training split (the held-out split is taken first and never augmented)",
                   "sft: non-private fine-tuning with the shared loop (fairpriv.interventions._train)"],
-        "equivalent": "sft-hf with the same keys (cda_ratio and cda_mode included)",
+        "equivalent": "sft-hf with the same keys (cda_ratio and cda_mode included)" + (
+            ", cda_attribute included" if cfg.cda_attribute != "gender" else ""),
     }
 
 
@@ -100,7 +111,8 @@ class CDA(SFT):
     name = "cda"
     Config = CDAConfig
     version = "1"
-    description = ("counterfactual data augmentation (gender-word swaps) + non-private fine-tuning; "
+    description = ("counterfactual data augmentation (gender-word swaps; religion or race terms with cda_attribute) "
+                   "+ non-private fine-tuning; "
                    "default data: BOLD Wikipedia sentences")
 
     def train(self, model: Any, tokenizer: Any, records: Any) -> tuple[Any, dict[str, Any]]:

@@ -30,11 +30,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fairpriv.data.files import FileKind, read_jsonl
 from fairpriv.hashing import canonical_hash
 from fairpriv.text.gender_pairs import GENDER_PAIRS, load_name_pairs, swap_table
+
+if TYPE_CHECKING:
+    from fairpriv.text.group_swap import GroupCDAStats
 
 MODES = ("two-sided", "one-sided")
 FIELD_SETS = (("prompt", "response"), ("text",))
@@ -287,14 +290,26 @@ def _choose(gendered: list[int], ratio: float, seed: int) -> list[int]:
 
 
 def augment(records: Sequence[Mapping[str, Any]], mode: str = "two-sided", ratio: float = 1.0, seed: int = 0,
-            fields: Sequence[str] | None = None, names: bool = False) -> tuple[list[dict], CDAStats]:
+            fields: Sequence[str] | None = None, names: bool = False,
+            attribute: str = "gender") -> tuple[list[dict], CDAStats | GroupCDAStats]:
     """CDA over ``records``: the augmented list (originals in order, then, two-sided, the counterfactual copies in
     order; one-sided, the chosen originals replaced in place) and its :class:`CDAStats`.
 
     ``fields`` defaults to ("prompt", "response") when every record has both, else ("text",). A record is gendered
     when swapping changes one of its fields; ``ratio`` of the gendered records, drawn with ``random.Random(seed)``,
     get a counterfactual. Non-gendered records are never duplicated.
+
+    ``attribute="religion"`` or ``"race"`` swaps group terms instead of gender words
+    (:func:`fairpriv.text.group_swap.augment_groups`, whose stats are a ``GroupCDAStats``); ``names`` is gender only.
     """
+    if attribute != "gender":
+        from fairpriv.text.group_swap import GROUP_ATTRIBUTES, augment_groups, check_attribute
+
+        check_attribute(attribute, ("gender", *GROUP_ATTRIBUTES))
+        if names:
+            raise ValueError(f"names=True swaps first names by sex and applies to attribute='gender' only; got "
+                             f"attribute={attribute!r}: drop names")
+        return augment_groups(records, attribute, mode=mode, ratio=ratio, seed=seed, fields=fields)
     _check_options(mode, ratio, seed)
     _check_records(records)
     fields = _fields(records, fields)
