@@ -195,3 +195,22 @@ def test_compat_release_refuses_what_the_release_cannot_read(tiny_model, fairpri
         make_lm(tiny_model, **compat_args(chat_template=True))
     with pytest.raises(ConfigError, match="has only 1000 rows"):
         make_lm(tiny_model, **compat_args(n_samples=1001))
+
+
+# ------------------------------------------------------------------------------------------------ embedded model
+
+
+@pytest.mark.slow
+def test_official_mode_on_the_embedded_model_zeroes_what_the_release_zeroes(tmp_path):
+    """The released selection code, run on fairpriv's scores of the embedded model (8 examples per released CSV,
+    MLP matrices, p = q = 1e-4), zeroes 2,766 entries (the count reported when the mismatch was found; the old
+    score-order pairing zeroed 2,916). The same inputs through mode=official must zero exactly those 2,766."""
+    from fairpriv import assets
+    from fairpriv.fit import fit_from_args
+
+    if assets.status("smollm2-135m-instruct-q4_1") != "ok":
+        pytest.skip("the embedded model is not fetched (run `fairpriv assets fetch`)")
+    data = ",".join(f"{kind}_data={DEAN / name}" for kind, name in FILES.items())
+    args = f"pretrained=fairpriv:smollm2-135m-instruct-q4_1,p=1e-4,q=1e-4,mode=official,n_samples=8,{data}"
+    total = fit_from_args("dean", args, out=tmp_path / "mask").manifest["facts"]["total"]
+    assert total["zeroed"] == 2766 and total["numel"] == 79626240
