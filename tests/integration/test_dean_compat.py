@@ -214,3 +214,29 @@ def test_official_mode_on_the_embedded_model_zeroes_what_the_release_zeroes(tmp_
     args = f"pretrained=fairpriv:smollm2-135m-instruct-q4_1,p=1e-4,q=1e-4,mode=official,n_samples=8,{data}"
     total = fit_from_args("dean", args, out=tmp_path / "mask").manifest["facts"]["total"]
     assert total["zeroed"] == 2766 and total["numel"] == 79626240
+
+
+def mask_digest(mask: dict) -> str:
+    """sha256 of 'module:i,j,...;...' with modules and flat indices sorted."""
+    import hashlib
+
+    text = ";".join(f"{n}:" + ",".join(map(str, sorted(v.tolist()))) for n, v in sorted(mask.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.slow
+def test_compat_release_on_the_embedded_model_gives_the_released_masks(tmp_path):
+    """The released code itself (its scoring and selection functions, float32 weights on the CPU, the model's fast
+    tokenizer, 8 examples per released CSV, MLP matrices, p = q = 1e-4) zeroed 3,300 entries of the embedded model;
+    this is the sha256 of its masks, recorded when it was run beside fairpriv. compat=release must give them."""
+    from fairpriv import assets
+    from fairpriv.fit import fit_from_args
+
+    if assets.status("smollm2-135m-instruct-q4_1") != "ok":
+        pytest.skip("the embedded model is not fetched (run `fairpriv assets fetch`)")
+    data = ",".join(f"{kind}_data={DEAN / name}" for kind, name in FILES.items())
+    args = f"pretrained=fairpriv:smollm2-135m-instruct-q4_1,p=1e-4,q=1e-4,mode=official,compat=release,n_samples=8,{data}"
+    artifact = fit_from_args("dean", args, out=tmp_path / "mask")
+    assert artifact.manifest["facts"]["total"]["zeroed"] == 3300
+    released = "5d743d96a186ce255213f1c7c3ca1690305da6e05286392c78599edcc8c16ac4"
+    assert mask_digest(artifact.load_tensors("mask.safetensors")) == released
