@@ -12,7 +12,7 @@ def did_you_mean(name: object, known: Iterable[str], n: int = 1) -> str:
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
-FAIRPRIV_TASKS = "fairness_privacy, gender_bias, general_capability and fairpriv_sanity"
+FAIRPRIV_TASKS = "fairness_privacy, gender_bias, social_bias, general_capability and fairpriv_sanity"
 
 
 def unknown_task_message(task: str, known: Iterable[str]) -> str:

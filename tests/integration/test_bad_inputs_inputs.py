@@ -368,7 +368,7 @@ def test_eval_with_an_unknown_task_is_one_line_with_a_suggestion(tmp_path, fairp
     line = [x for x in err.splitlines() if x.startswith("fairpriv: error:")]
     assert line == ["fairpriv: error: unknown task 'fairpriv_sanit'. Did you mean 'fairpriv_sanity', "
                     "'fairness_privacy'? `lm_eval ls tasks` lists lm-eval's tasks; fairpriv adds fairness_privacy, "
-                    "gender_bias, general_capability and fairpriv_sanity; your own task folder goes in --include_path"]
+                    "gender_bias, social_bias, general_capability and fairpriv_sanity; your own task folder goes in --include_path"]
     assert "Traceback" not in err and not out.exists() and not fairpriv_home.exists()
 
 
