@@ -7,13 +7,16 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from fairpriv.interventions import _dean_score
 from fairpriv.interventions._dean_score import (
     ScoringError,
     accumulate_abs_grads,
+    accumulate_abs_grads_autograd,
     encode_all,
     encode_example,
     layerwise_scores,
     target_modules,
+    example_loss,
     top_lists,
 )
 from fairpriv.interventions._dean_select import topk_stable
@@ -100,3 +103,126 @@ def test_a_target_sharing_its_weight_with_the_embeddings_is_refused(tiny_model):
     model.model.layers[0].mlp.down_proj.weight = model.lm_head.weight  # tied by hand for the test
     with pytest.raises(ScoringError, match="share their weight with the"):
         target_modules(model, "mlp")
+
+
+# ------------------------------------------------------------------------------------------------ packed batches
+
+LONGER = RECORDS + [
+    {"prompt": "Question: name three colours.", "response": " Answer: red, green and blue, and also yellow."},
+    {"prompt": "a", "response": " b"},
+    {"prompt": "The quick brown fox jumps over the lazy dog because", "response": " it can."},
+    {"prompt": "1 2", "response": " 3 4 5 6 7 8 9 10 11 12"},
+]
+
+
+def no_fallback(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the packed path fell back to one backward per example")
+
+    monkeypatch.setattr(_dean_score, "accumulate_abs_grads_autograd", refuse)
+
+
+def test_packed_losses_equal_the_one_example_losses(model_and_tok):
+    model, tok = model_and_tok
+    examples, _ = encode_all(tok, LONGER, False, 64)
+    assert len({len(e.input_ids) for e in examples}) >= 5  # examples of different lengths share the pack
+    packing = _dean_score._Packing(target_modules(model, "mlp"), {})
+    offsets = torch.tensor([0] + [len(e.input_ids) for e in examples]).cumsum(0).tolist()
+    packing.spans = [(o, len(e.input_ids)) for o, e in zip(offsets, examples)]
+    try:
+        with torch.no_grad(), _dean_score._attention_per_example(model, packing):
+            packed = _dean_score._packed_losses(model, examples)
+    finally:
+        packing.remove()
+    with torch.no_grad():
+        alone = torch.stack([example_loss(model, e) for e in examples])
+    assert packing.attention_calls == 2  # once per decoder layer
+    assert torch.equal(packed, alone)
+
+
+@pytest.mark.parametrize("target", ["all", "mlp"])
+@pytest.mark.parametrize("pack_tokens", [64, 100, 512])
+def test_packed_top_lists_equal_one_backward_per_example(model_and_tok, monkeypatch, target, pack_tokens):
+    model, tok = model_and_tok
+    examples, _ = encode_all(tok, LONGER, False, 64)
+    modules = target_modules(model, target)
+    k_of = lambda n: n // 50  # noqa: E731
+    one = accumulate_abs_grads_autograd(model, modules, examples)
+    expected = _dean_score.reduce_to_top(modules, {n: a.clone() for n, a in one.items()}, k_of)
+    no_fallback(monkeypatch)
+    packed = accumulate_abs_grads(model, modules, examples, pack_tokens=pack_tokens)
+    assert all(torch.equal(packed[n], one[n]) for n in modules)  # bit for bit, in the same order of addition
+    fast = top_lists(model, modules, examples, k_of, pack_tokens=pack_tokens)
+    assert fast.keys() == expected.keys() and all(torch.equal(fast[n], expected[n]) for n in fast)
+    assert all(p.grad is None for p in model.parameters())
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_packed_bfloat16_accumulation_equals_one_backward_per_example(model_and_tok, monkeypatch):
+    model, tok = model_and_tok
+    examples, _ = encode_all(tok, LONGER, False, 64)
+    modules = target_modules(model, "mlp")
+    one = accumulate_abs_grads_autograd(model, modules, examples, dtype=torch.bfloat16)
+    no_fallback(monkeypatch)
+    packed = accumulate_abs_grads(model, modules, examples, dtype=torch.bfloat16, pack_tokens=64)
+    assert all(packed[n].dtype == torch.bfloat16 and torch.equal(packed[n], one[n]) for n in modules)
+
+
+def test_progress_sees_every_example_once(model_and_tok):
+    model, tok = model_and_tok
+    examples, _ = encode_all(tok, LONGER, False, 64)
+    seen = []
+
+    def progress(xs):
+        for x in xs:
+            seen.append(x)
+            yield x
+
+    accumulate_abs_grads(model, target_modules(model, "mlp"), examples, progress, pack_tokens=40)
+    assert seen == examples
+
+
+def test_a_model_without_sdpa_attention_falls_back_to_one_backward_per_example(tiny_model, model_and_tok):
+    _, tok = model_and_tok
+    eager = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="eager").eval()
+    examples, _ = encode_all(tok, LONGER, False, 64)
+    modules = target_modules(eager, "mlp")
+    calls = []
+    original = _dean_score.accumulate_abs_grads_autograd
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    try:
+        _dean_score.accumulate_abs_grads_autograd = spy
+        packed = accumulate_abs_grads(eager, modules, examples, pack_tokens=64)
+    finally:
+        _dean_score.accumulate_abs_grads_autograd = original
+    assert calls == [1]
+    one = original(eager, modules, examples)
+    assert all(torch.equal(packed[n], one[n]) for n in modules)
+
+
+def test_packs_keep_the_order_and_put_short_examples_alone():
+    def ex(length):
+        return _dean_score.Example(torch.zeros(length, dtype=torch.long), torch.zeros(length, dtype=torch.long))
+
+    examples = [ex(n) for n in (20, 30, 5, 40, 90, 16, 16, 16)]
+    packs = list(_dean_score._packs(examples, 64))
+    assert [[len(e.input_ids) for e in p] for p in packs] == [[20, 30], [5], [40], [90], [16, 16, 16]]
+    assert [e for p in packs for e in p] == examples
+
+
+def test_packing_needs_row_stable_matrix_products(model_and_tok, monkeypatch):
+    model, tok = model_and_tok
+    modules = target_modules(model, "mlp")
+    assert _dean_score._rows_are_stable(model, modules, 128)  # this machine: the packed tests above ran packed
+    examples, _ = encode_all(tok, LONGER, False, 64)
+    monkeypatch.setattr(_dean_score, "_rows_are_stable", lambda *a: False)
+    calls = []
+    original = _dean_score.accumulate_abs_grads_autograd
+    monkeypatch.setattr(_dean_score, "accumulate_abs_grads_autograd",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    accumulate_abs_grads(model, modules, examples)
+    assert calls == [1]
