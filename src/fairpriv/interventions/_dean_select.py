@@ -1,4 +1,4 @@
-"""DEAN's selection of coupled weights (arXiv 2410.16672, §1 of papers.md): pure kernels on flat index tensors.
+"""DEAN's selection of coupled weights (arXiv 2410.16672, §1 of docs/science.md): pure kernels on flat index tensors.
 
 For one weight matrix with N entries and importance scores for three data sets:
 

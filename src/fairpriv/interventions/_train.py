@@ -9,7 +9,7 @@ file: the same tokenisation, the same batches, the same loss and the same optimi
 
 The loss is the mean token cross-entropy *within each sequence*, then the mean over the batch. It is computed from
 the logits here, never with the Hugging Face ``labels=`` loss, which averages over all tokens of a batch and so
-couples the samples (under DP that breaks the per-sample sensitivity argument; see ``/work/shared/DP.md``).
+couples the samples (under DP that breaks the per-sample sensitivity argument; see ``docs/science.md`` §3).
 Batches are right-padded with an attention mask, labels -100 on padding and explicit per-sample position ids, so
 padding contributes exactly zero.
 

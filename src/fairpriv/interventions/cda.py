@@ -1,6 +1,6 @@
 """``cda``: non-private fine-tuning on counterfactually augmented data (CDA), the de-biasing step of arXiv 2402.04489.
 
-The DP bias-amplification study (arXiv 2402.04489, papers.md §2) fine-tunes a language model on Wikipedia text
+The DP bias-amplification study (arXiv 2402.04489, docs/science.md §2) fine-tunes a language model on Wikipedia text
 (WikiText-103, loss on every token), finds that DP fine-tuning amplifies gender bias, and counteracts it with CDA:
 every gendered word of a training text is swapped for its counterpart ("He thanked his aunt" -> "She thanked her
 uncle") and the counterfactual copy is added to the data (two-sided) or replaces the original (one-sided).

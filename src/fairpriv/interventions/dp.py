@@ -45,7 +45,8 @@ The privacy unit is one training sequence (one prompt/response or text record). 
 get chunk-level DP only, and with two-sided CDA a record and its counterfactual copy are two sequences, so the
 guarantee for the original record is group privacy for two. Losses recorded in the facts are computed on the raw
 data and are not covered by the guarantee. The noise comes from a seeded (reproducible, not cryptographically
-secure) generator. Opacus pitfalls handled here are measured in ``/work/shared/DP.md``.
+secure) generator. The Opacus pitfalls handled here, and what was measured about them, are in
+``docs/science.md`` §3.
 """
 
 from __future__ import annotations

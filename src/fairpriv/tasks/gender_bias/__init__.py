@@ -1,4 +1,4 @@
-"""Gender-bias tasks of the DP-bias paper (arXiv 2402.04489, papers.md §2): toxicity, sentiment, occupations,
+"""Gender-bias tasks of the DP-bias paper (arXiv 2402.04489, docs/science.md §2): toxicity, sentiment, occupations,
 gendered word counts and next-token divergences between counterfactual prompts.
 
 This package holds the data side of the ``gender_bias`` group: the project-authored word lists and templates
