@@ -38,7 +38,7 @@ from typing import Any, Union
 import numpy as np
 
 from fairpriv.metrics.divergence import Estimate, js_rows, mean_estimate, tv_rows
-from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, SEED
+from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, SEED, percentile_interval
 
 Scores = Sequence[Union[float, Sequence[float]]]          # one entry per prompt: a score or its samples' scores
 Texts = Sequence[Union[str, Sequence[str]]]               # one entry per prompt: a generation or its samples
@@ -106,17 +106,6 @@ class LikelihoodOccupationBias:
 
 
 # --- bootstrap helpers -----------------------------------------------------------------------------------------
-def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile interval of bootstrap replicates, ignoring NaN (undefined) replicates."""
-    samples = np.asarray(samples, dtype=np.float64)
-    samples = samples[~np.isnan(samples)]
-    if samples.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(samples, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
 def resample_weights(n: int, rng: np.random.Generator, n_resamples: int = N_RESAMPLES) -> np.ndarray:
     """[n_resamples, n] multiplicities of each item in a bootstrap resample (same law as drawing n indices)."""
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(np.float64)

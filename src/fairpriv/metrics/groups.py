@@ -37,7 +37,7 @@ from typing import Union
 import numpy as np
 
 from fairpriv.metrics.divergence import Estimate
-from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, SEED
+from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, SEED, percentile_interval
 
 Scores = Sequence[Union[float, Sequence[float]]]  # one entry per prompt: a score, or its k continuations' scores
 
@@ -133,17 +133,6 @@ def pair_gap(means: Mapping[str, float], pair: Sequence[str]) -> float:
 
 
 # --- the bootstrap -----------------------------------------------------------------------------------------------
-def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile interval of bootstrap replicates (NaN replicates ignored; NaNs when none is left)."""
-    samples = np.asarray(samples, dtype=np.float64)
-    samples = samples[~np.isnan(samples)]
-    if samples.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(samples, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
 def stratified_group_means(values: Mapping[str, np.ndarray], seed: int = SEED,
                            n_resamples: int = N_RESAMPLES) -> np.ndarray:
     """[n_resamples, groups] group means of prompts resampled with replacement within each group (groups in the
