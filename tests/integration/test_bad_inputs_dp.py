@@ -64,3 +64,11 @@ def test_a_good_budget_of_the_same_shape_still_fits(tiny_model, data16, fairpriv
     facts = art.manifest["facts"]
     assert facts["n_train"] == 16 and facts["private"] is True and 0 < facts["epsilon"] <= 8.0
     assert facts["delta"] == pytest.approx(16 ** -1.1) and facts["planned_steps"] == 1
+
+
+def test_a_refused_fit_leaves_no_folders_it_created_for_out(tiny_model, data16, fairpriv_home, tmp_path):
+    """--out a/b/c under a missing a/: the refusal comes after the parents were made; they are removed again."""
+    out = tmp_path / "a" / "b" / "c"
+    with pytest.raises(ConfigError, match="dp refuses this budget"):
+        fit(tiny_model, data16, "epsilon=1e-9", out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

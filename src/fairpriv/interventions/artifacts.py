@@ -85,8 +85,19 @@ def build_artifact(dest: Path, fit: Callable[[Path], dict], identity: dict[str, 
     ``identity`` holds intervention, intervention_version, config and base_model. An existing ``dest`` is replaced
     only when it is empty or an artifact of the same intervention, unless ``owned`` (a cache folder fairpriv made).
     """
-    check_destination(dest, identity["intervention"], owned)
-    clear_stale(dest)
+    new_parents = missing_folders(Path(dest).parent)
+    try:
+        check_destination(dest, identity["intervention"], owned)
+        clear_stale(dest)
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        _fit_into(dest, fit, identity, owned)
+    except BaseException:
+        remove_if_empty(new_parents)  # a refused or failed fit leaves no folders it created on the way
+        raise
+    return load_artifact(dest, identity["intervention"])
+
+
+def _fit_into(dest: Path, fit: Callable[[Path], dict], identity: dict[str, Any], owned: bool) -> None:
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -100,14 +111,32 @@ def build_artifact(dest: Path, fit: Callable[[Path], dict], identity: dict[str, 
         _replace_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return load_artifact(dest, identity["intervention"])
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    folder = Path(folder).absolute()
+    return [f for f in [folder, *folder.parents] if not f.exists()]
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove each folder (deepest first) that exists and is empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return
 
 
 def check_destination(dest: Path, intervention: str, owned: bool = False) -> None:
     """Refuse, before any fitting, a destination that cannot be written or holds files fairpriv must not delete."""
     from fairpriv.assets import not_writable, writable_dir
 
-    reason = writable_dir(Path(dest).parent)
+    new_parents = missing_folders(Path(dest).parent)
+    reason = writable_dir(Path(dest).parent)  # creates the parents to find out; a check leaves none behind
+    remove_if_empty(new_parents)
     if reason is not None:
         raise ArtifactError(not_writable(Path(dest).parent, reason))
     if not owned:
