@@ -128,19 +128,11 @@ def layer_of(name: str) -> int:
 
 @contextlib.contextmanager
 def _only_grad_for(model: Any, modules: dict[str, torch.nn.Module]) -> Iterator[None]:
-    flags = {p: p.requires_grad for p in model.parameters()}
-    was_training = model.training
-    try:
-        for p in flags:
-            p.requires_grad_(False)
+    """Eval mode and gradients for the scored weights only; every flag restored afterwards."""
+    with _no_grads(model):
         for m in modules.values():
             m.weight.requires_grad_(True)
-        model.eval()
         yield
-    finally:
-        for p, flag in flags.items():
-            p.requires_grad_(flag)
-        model.train(was_training)
 
 
 def _add_abs_grad(acc: torch.Tensor) -> Callable[[torch.Tensor], None]:
