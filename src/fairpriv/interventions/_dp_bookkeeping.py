@@ -64,7 +64,9 @@ class _Call:
 @dataclasses.dataclass(frozen=True)
 class _Factors:
     """A per-sample gradient ``G_i = sum_t left_it right_it^T`` ([B, T, rows], [B, T, cols]); ``ids`` means
-    ``left`` holds row indices ([B, T]) standing for one-hot rows (an Embedding)."""
+    ``left`` holds row indices ([B, T]) standing for one-hot rows (an Embedding). The dense factors are at least
+    float32, whatever the activations' dtype (a bfloat16 base feeding float32 adapters), so norms and clipped sums
+    are float32 sums."""
 
     left: torch.Tensor
     right: torch.Tensor
@@ -115,7 +117,7 @@ class BookKeeper:
         return output
 
     def _on_grad(self, call: _Call, grad: torch.Tensor) -> None:
-        call.grad = grad.detach() * (grad.shape[0] if self._mean else 1)
+        call.grad = _wide(grad.detach()) * (grad.shape[0] if self._mean else 1)  # the scaling in float32
 
     def collect(self) -> dict[int, list[_Factors]]:
         """The factors of every parameter's per-sample gradient from the pass since the last call, then forget it."""
@@ -157,7 +159,14 @@ def _factors(call: _Call, name: str) -> _Factors:
     left = grad.reshape(batch, -1, grad.shape[-1])
     if name == "bias":
         return _Factors(left, left.new_ones((batch, left.shape[1], 1)))
-    return _Factors(left, call.inputs.reshape(batch, -1, call.inputs.shape[-1]).to(left.dtype))
+    right = _wide(call.inputs.reshape(batch, -1, call.inputs.shape[-1]))
+    dtype = torch.promote_types(left.dtype, right.dtype)
+    return _Factors(left.to(dtype), right.to(dtype))
+
+
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 at least (bfloat16/float16 activations or gradients are widened; float64 is kept)."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 def _sq_norm(factors: list[_Factors]) -> torch.Tensor:
@@ -199,13 +208,13 @@ def _clipped_sum(f: _Factors, clip: torch.Tensor, p: torch.Tensor) -> torch.Tens
     weight = clip.to(f.right).view(-1, 1, 1)
     if f.ids:
         rows = (f.right * weight).reshape(-1, f.right.shape[-1])
-        return torch.zeros_like(p).index_add_(0, f.left.reshape(-1), rows)
+        return torch.zeros_like(p, dtype=rows.dtype).index_add_(0, f.left.reshape(-1), rows).to(p.dtype)
     left, right = f.left, f.right
     if left.shape[-1] < right.shape[-1]:
         left = left * weight
     else:
         right = right * weight
-    return (left.reshape(-1, left.shape[-1]).T @ right.reshape(-1, right.shape[-1])).view_as(p)
+    return (left.reshape(-1, left.shape[-1]).T @ right.reshape(-1, right.shape[-1])).view_as(p).to(p.dtype)
 
 
 def bookkeeping_optimizer(dp_optimizer: Any, keeper: BookKeeper) -> Any:
@@ -252,9 +261,9 @@ def _clip_and_accumulate(opt: Any, keeper: BookKeeper) -> None:
 
     factors, own = keeper.collect(), [p for p in opt.params if not keeper.owns(p)]
     samples = [opt._get_flat_grad_sample(p) for p in own]
-    sq = [g.reshape(len(g), math.prod(g.shape[1:])).norm(2, dim=-1).square() for g in samples]
+    sq = [_wide(g.reshape(len(g), math.prod(g.shape[1:]))).norm(2, dim=-1).square() for g in samples]
     sq += keeper.sq_norms(factors)
-    norms = torch.stack(sq, dim=1).sum(dim=1).sqrt() if sq else torch.zeros(0)
+    norms = torch.stack(sq, dim=1).sum(dim=1).sqrt() if sq else torch.zeros(0, device=_device(opt.params))
     clip = (opt.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
     for p, g in zip(own, samples):
         _check_processed_flag(p.grad_sample)
@@ -262,6 +271,10 @@ def _clip_and_accumulate(opt: Any, keeper: BookKeeper) -> None:
         p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
         _mark_as_processed(p.grad_sample)
     keeper.accumulate(factors, clip)
+
+
+def _device(params: list[Any]) -> torch.device | None:
+    return params[0].device if params else None
 
 
 def _add_noise_in_place(opt: Any) -> None:

@@ -13,6 +13,16 @@ couples the samples (under DP that breaks the per-sample sensitivity argument; s
 Batches are right-padded with an attention mask, labels -100 on padding and explicit per-sample position ids, so
 padding contributes exactly zero.
 
+Precision: only the *trainable* parameters must be float32. LoRA/DoRA adapters are float32 (peft's
+``autocast_adapter_dtype``) over a frozen base that keeps its dtype, so a model loaded with ``dtype=bfloat16`` (or
+float16) trains its adapters in float32 with float32 AdamW state; the loss is computed from the logits in float32.
+Full fine-tuning updates every weight in place and so needs ``dtype=float32`` (refused otherwise, before any change).
+
+Devices: batches, position ids and masks are built directly on the device of the model's input embeddings, labels
+follow the logits; the only CPU tensors are the seeded index permutations of the plan (a CPU generator, so the
+order is the same on every machine) and the scalars torch keeps there (AdamW's step count). A loss is read as a
+Python number once per optimiser step, not once per micro-batch.
+
 Pure pieces (``encode_record``, ``collate``, ``sequence_losses``) are separate from the loop, so tests call them.
 """
 
@@ -223,17 +233,24 @@ def encode_records(records: Iterable[dict], tokenizer: Any, max_length: int,
     return kept, len(out) - len(kept)
 
 
-def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest example: input ids, attention mask, contiguous [B, T] position ids, labels."""
+def collate(examples: Sequence[Example], pad_id: int, device: Any = None) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest example: input ids, attention mask, contiguous [B, T] position ids, labels.
+
+    The rows are padded as Python lists and each tensor is made once, directly on ``device`` (None: the CPU), so
+    a batch for a GPU model costs one host-to-device copy per tensor and nothing is left on the CPU.
+    """
     width = max((len(e.ids) for e in examples), default=0)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for i, e in enumerate(examples):
-        n = len(e.ids)
-        ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(e.ids), torch.tensor(e.labels), 1
-    positions = torch.arange(width).repeat(len(examples), 1)  # repeat, not expand: Opacus needs [B, T] storage
-    return {"input_ids": ids, "attention_mask": mask, "position_ids": positions, "labels": labels}
+    rows = [(list(e.ids), list(e.labels), len(e.ids), width - len(e.ids)) for e in examples]
+    ids = [i + [pad_id] * pad for i, _, _, pad in rows]
+    labels = [lab + [IGNORE] * pad for _, lab, _, pad in rows]
+    mask = [[1] * n + [0] * pad for _, _, n, pad in rows]
+    positions = torch.arange(width, device=device).repeat(len(examples), 1)  # repeat: Opacus needs [B, T] storage
+    return {"input_ids": _long(ids, width, device), "attention_mask": _long(mask, width, device),
+            "position_ids": positions, "labels": _long(labels, width, device)}
+
+
+def _long(rows: list[list[int]], width: int, device: Any) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.long, device=device).reshape(len(rows), width)
 
 
 def sequence_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -245,11 +262,20 @@ def sequence_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def forward_losses(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Per-sequence losses of ``model`` on a collated batch (moved to the model's device)."""
-    device = next(model.parameters()).device
-    inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "position_ids")}
+    """Per-sequence losses of ``model`` on a collated batch (float32, whatever the model's dtype). The inputs are
+    moved to the device of the input embeddings (a no-op for a batch collated there), the labels to the logits'
+    device (the last device of a model split over several)."""
+    device = model_device(model)
+    inputs = {k: batch[k].to(device, non_blocking=True) for k in ("input_ids", "attention_mask", "position_ids")}
     logits = model(**inputs, use_cache=False).logits
-    return sequence_losses(logits, batch["labels"].to(device))
+    return sequence_losses(logits, batch["labels"].to(logits.device, non_blocking=True))
+
+
+def model_device(model: Any) -> torch.device:
+    """Where a batch for ``model`` belongs: the device of its input embeddings (else of its first parameter)."""
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    weight = getattr(embeddings, "weight", None)
+    return weight.device if isinstance(weight, torch.Tensor) else next(model.parameters()).device
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -265,11 +291,36 @@ def pad_id(tokenizer: Any) -> int:
 
 
 def check_trainable(model: Any) -> None:
-    """Training here needs float32 weights (bf16/fp16 training would need loss scaling and loses precision)."""
+    """Every *trainable* parameter must be float32 (its AdamW update, tiny next to the weight, would be rounded
+    away in bfloat16/float16); a frozen base may be in any dtype, e.g. bfloat16 under float32 LoRA adapters."""
+    bad = [(n, p.dtype) for n, p in model.named_parameters() if p.requires_grad and p.dtype != torch.float32]
+    if bad:
+        raise ConfigError(f"training needs float32 trainable weights, but {len(bad)} trainable parameters are "
+                          f"{_dtype_names(d for _, d in bad)} (first: {bad[0][0]}); load the model with "
+                          f"dtype=float32, or train float32 adapters on the frozen base with method=lora or "
+                          f"method=dora")
+
+
+def check_full_precision(model: Any, method: str = "full") -> None:
+    """``method=full`` trains every weight in place, so every weight must be float32 (no master-weight copy)."""
     dtypes = {p.dtype for p in model.parameters()}
-    if dtypes != {torch.float32}:
-        names = ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes))
-        raise ConfigError(f"training needs float32 weights but the model is {names}; pass dtype=float32")
+    if dtypes - {torch.float32}:
+        raise ConfigError(f"method={method} trains every weight in place and needs float32 weights, but the model's "
+                          f"weights are {_dtype_names(dtypes)}; pass dtype=float32 (full fine-tuning in float32), "
+                          f"or method=lora (or method=dora) to train float32 adapters on the frozen "
+                          f"{_dtype_names(dtypes - {torch.float32})} base")
+
+
+def _dtype_names(dtypes: Iterable[torch.dtype]) -> str:
+    return ", ".join(sorted({str(d).replace("torch.", "") for d in dtypes}))
+
+
+def dtype_facts(model: Any) -> dict[str, str | None]:
+    """The dtypes of the trainable and of the frozen parameters (None when there are none), for the facts."""
+    groups: dict[bool, set] = {True: set(), False: set()}
+    for p in model.parameters():
+        groups[p.requires_grad].add(p.dtype)
+    return {"trainable": _dtype_names(groups[True]) or None, "frozen": _dtype_names(groups[False]) or None}
 
 
 def block_linear_names(model: Any) -> list[str]:
@@ -304,18 +355,22 @@ def add_adapters(model: Any, cfg: TrainFields) -> Any:
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=lora_targets(model, cfg.lora_targets), use_dora=cfg.method == "dora",
                       bias="none", task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+    return get_peft_model(model, lora, autocast_adapter_dtype=True)  # float32 adapters on a bf16/fp16 base
 
 
 def prepare(model: Any, cfg: TrainFields) -> Any:
-    """The model to train: seeded adapters for lora/dora, every parameter trainable for full fine-tuning."""
-    check_trainable(model)
-    torch.manual_seed(cfg.seed)
+    """The model to train: seeded float32 adapters for lora/dora (the base is frozen and keeps its dtype: peft's
+    ``autocast_adapter_dtype`` makes adapters on a bfloat16/float16 base float32), every parameter trainable for
+    full fine-tuning (float32 only: refused before any weight changes otherwise)."""
     if cfg.method == "full":
+        check_full_precision(model, cfg.method)
         for p in model.parameters():
             p.requires_grad_(True)
         return model
-    return add_adapters(model, cfg)
+    torch.manual_seed(cfg.seed)
+    model = add_adapters(model, cfg)
+    check_trainable(model)
+    return model
 
 
 def finish(model: Any) -> Any:
@@ -361,8 +416,9 @@ def make_optimizer(model: Any, cfg: TrainFields) -> torch.optim.AdamW:
 
 # A plan yields physical batches: (examples, weight of their mean loss, whether the optimiser should step after).
 Plan = Iterable[tuple[list[Example], float, bool]]
-# A backward function takes (examples, weight), runs forward + backward, returns the batch's mean loss (or None).
-Backward = Callable[[list[Example], float], "float | None"]
+# A backward function takes (examples, weight), runs forward + backward, returns the batch's mean loss (or None):
+# a float, or a 0-dim tensor (read once per optimiser step, so the loop does not wait for the device every batch).
+Backward = Callable[[list[Example], float], "float | torch.Tensor | None"]
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -397,10 +453,12 @@ def _split(items: list, parts: int) -> list[list]:
 def plain_backward(model: Any, pad: int) -> Backward:
     """Forward, weighted mean of the per-sequence losses, backward."""
 
-    def backward(examples: list[Example], weight: float) -> float | None:
-        losses = forward_losses(model, collate(examples, pad))
+    device = model_device(model)
+
+    def backward(examples: list[Example], weight: float) -> torch.Tensor:
+        losses = forward_losses(model, collate(examples, pad, device))
         (losses.mean() * weight).backward()
-        return float(losses.detach().mean())
+        return losses.detach().mean()
 
     return backward
 
@@ -453,13 +511,13 @@ class _StepCounter:
         self.steps, self.losses, self._sum, self._n, self._shown = 0, [], 0.0, 0, 0
         self._handle = optimizer.register_step_post_hook(self._on_step)
 
-    def add(self, loss: float | None, n: int) -> None:
+    def add(self, loss: float | torch.Tensor | None, n: int) -> None:
         if loss is not None and n:
             self._sum, self._n = self._sum + loss * n, self._n + n
 
     def _on_step(self, *_: Any) -> None:
         self.steps += 1
-        self.losses.append(self._sum / self._n if self._n else None)
+        self.losses.append(_number(self._sum / self._n) if self._n else None)
         self._sum, self._n = 0.0, 0
 
     def update_bar(self, bar: Any) -> None:
@@ -477,12 +535,17 @@ def mean_loss(model: Any, examples: Sequence[Example], pad: int, batch_size: int
     """Mean per-sequence loss over ``examples`` (eval mode, no gradients); None when there are none."""
     if not examples:
         return None
-    was_training, total = model.training, 0.0
+    was_training, total, device = model.training, 0.0, model_device(model)
     model.eval()
     for start in range(0, len(examples), batch_size):
-        total += float(forward_losses(model, collate(examples[start:start + batch_size], pad)).sum())
+        total = total + forward_losses(model, collate(examples[start:start + batch_size], pad, device)).sum()
     model.train(was_training)
-    return total / len(examples)
+    return _number(total) / len(examples)
+
+
+def _number(value: float | torch.Tensor) -> float:
+    """A loss as a Python float (for a tensor: the one device-to-host copy, made where the number is needed)."""
+    return float(value)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -565,11 +628,12 @@ def encode(tokenizer: Any, records: Sequence[dict], cfg: TrainFields) -> Session
 def conclude(session: Session, result: LoopResult, cfg: TrainFields) -> tuple[Any, dict[str, Any]]:
     """Merge adapters, measure the held-out loss, and describe the run."""
     trainable = sum(p.numel() for p in session.model.parameters() if p.requires_grad)
+    dtypes = dtype_facts(session.model)
     model = finish(session.model)
     facts = {
         **session.facts, "method": cfg.method, "seed": cfg.seed, "lr": cfg.learning_rate, "epochs": cfg.epochs,
         "steps": result.steps, "train_batch_size": cfg.train_batch_size, "trainable_params": trainable,
-        "n_train": len(session.train), "n_eval": len(session.held_out),
+        "dtypes": dtypes, "n_train": len(session.train), "n_eval": len(session.held_out),
         "train_loss_first_step": result.first_loss,
         "train_loss_last_step": result.last_loss,
         "eval_loss": mean_loss(model, session.held_out, session.pad),

@@ -14,6 +14,10 @@ any other lm-eval backend: ``--model hf --model_args pretrained=runs/sft-privacy
 
 Keys: ``train_batch_size`` is the number of examples per optimiser step; ``grad_accum`` splits each step into that
 many micro-batches (same update, less memory). ``cda_ratio`` applies counterfactual data augmentation first.
+
+Precision: with ``method=lora`` or ``dora`` the base may be loaded in half precision (``dtype=bfloat16`` or
+``float16``): the adapters, their optimiser state and the loss are float32 and the base is frozen; the merged
+``model/`` is saved in the base's dtype. ``method=full`` needs ``dtype=float32`` and refuses other weights.
 """
 
 from __future__ import annotations
