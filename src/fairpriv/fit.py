@@ -1,7 +1,10 @@
 """``fairpriv fit``: materialise an intervention once, outside any evaluation, and reuse it in many.
 
 The artifact lands in ``--out`` or, by default, in the same on-demand cache folder that ``<name>-hf`` looks in for
-the same base model and config, so a later ``lm_eval --model <name>-hf`` with those arguments reuses it.
+the same base model, config and dtype, so a later ``lm_eval --model <name>-hf`` with those arguments reuses it.
+``--model_args`` takes lm-eval's model keys (:mod:`fairpriv.models.args`: ``dtype``, ``device``, ``device_map``,
+``parallelize``, ``attn_implementation``...) besides the intervention's config keys; the fit runs in float32 unless
+``dtype`` says otherwise, and a bfloat16 fit is cached apart from a float32 one.
 """
 
 from __future__ import annotations
@@ -10,27 +13,41 @@ from pathlib import Path
 from typing import Any
 
 from fairpriv.interventions.artifacts import Artifact
-from fairpriv.interventions.base import ConfigError, unknown_key_message
+from fairpriv.interventions.base import ConfigError
+from fairpriv.models.args import load_options, split_model_args
 
-MODEL_KEYS = ("pretrained", "revision", "trust_remote_code")
 
-
-def fit_from_args(name: str, model_args: str, out: Path | None = None, device: str = "cpu") -> Artifact:
+def fit_from_args(name: str, model_args: str, out: Path | None = None, device: str | None = None) -> Artifact:
     """Fit intervention ``name`` on the model of ``model_args`` into ``out`` (default: the on-demand cache).
-    Every bad input (arguments, destination) is refused before the model is loaded."""
-    from fairpriv.interventions import get
-    from fairpriv.interventions.artifacts import check_destination
+    ``device`` is the ``--device`` flag (``device=`` in ``model_args`` says the same). Every bad input (arguments,
+    destination) is refused before the model is loaded."""
+    from fairpriv.interventions import _dp_distributed as procs, get
+    from fairpriv.interventions.artifacts import check_destination, load_artifact
     from fairpriv.interventions.fitting import cache_dir, fit_to
-    from fairpriv.models.identity import base_model_identity
 
     cls = get(name)
-    model_kw, config_kw = _split(parse_model_args(model_args, "--model_args"), cls)
+    model_kw, config_kw = split_model_args(parse_model_args(model_args, "--model_args"), cls.Config.keys(),
+                                           f"fairpriv fit {name}")
+    options = load_options(model_kw, device)
     intervention = cls(cls.Config.from_args(config_kw, owner=f"fairpriv fit {name}"))
-    base = base_model_identity(model_kw["pretrained"], model_kw.get("revision") or "main")
+    base = base_identity(options)
     dest, owned = (Path(out), False) if out is not None else (cache_dir(intervention, base), True)
     check_destination(dest, name, owned)
-    model, tokenizer = load_model(device=device, **model_kw)
-    return fit_to(intervention, model, tokenizer, base, dest, owned=owned)
+    with procs.process_group(options.get("device", "cpu")) as device:  # torchrun: the ranks share the fit
+        model, tokenizer = load_model(**{**options, **({"device": device} if "device" in options else {})})
+        return procs.rank0_writes(lambda: fit_to(intervention, model, tokenizer, base, dest, owned=owned),
+                                  lambda tmp: intervention.fit(model, tokenizer, tmp),
+                                  lambda: load_artifact(dest, name))  # rank 0 alone writes dest
+
+
+def base_identity(options: dict[str, Any]) -> dict[str, Any]:
+    """The base-model identity of a model about to be loaded with ``options`` (its dtype resolved from the
+    checkpoint's config when ``auto``), the same one ``<name>-hf`` computes from the loaded weights."""
+    from fairpriv.models.identity import base_model_identity
+
+    dtype = resolve_dtype(options["pretrained"], options.get("dtype", "float32"), options.get("revision"),
+                          options.get("trust_remote_code", False))
+    return base_model_identity(options["pretrained"], options.get("revision") or "main", dtype=dtype)
 
 
 def parse_model_args(text: str, what: str) -> dict[str, Any]:
@@ -48,24 +65,35 @@ def parse_model_args(text: str, what: str) -> dict[str, Any]:
     return simple_parse_args_string(text)
 
 
-def _split(args: dict[str, Any], cls) -> tuple[dict, dict]:
-    if "pretrained" not in args:
-        raise ConfigError("--model_args needs pretrained=<model id, folder or fairpriv:NAME>")
-    accepted = list(MODEL_KEYS) + cls.Config.keys()
-    for key in args:
-        if key not in accepted:
-            raise ConfigError(unknown_key_message(key, accepted, f"fairpriv fit {cls.name}"))
-    return {k: v for k, v in args.items() if k in MODEL_KEYS}, {k: v for k, v in args.items() if k not in MODEL_KEYS}
-
-
-def load_model(pretrained: str, revision: str | None = None, trust_remote_code: bool = False, device: str = "cpu"):
-    """Base model (float32) and tokenizer, with ``fairpriv:NAME`` resolved to the embedded asset."""
+def resolve_dtype(pretrained: str, dtype: str = "float32", revision: str | None = None,
+                  trust_remote_code: bool = False):
+    """The torch dtype of ``dtype``; ``auto`` reads the checkpoint's ``config.json`` (no weights are loaded), as
+    transformers' ``dtype="auto"`` does, and is float32 when the config names no dtype."""
     import torch
+    from transformers import AutoConfig
+
+    from fairpriv.assets import resolve_model
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    config = AutoConfig.from_pretrained(resolve_model(pretrained), revision=revision or "main",
+                                        trust_remote_code=bool(trust_remote_code))
+    found = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    return getattr(torch, found) if isinstance(found, str) else found or torch.float32
+
+
+def load_model(pretrained: str, revision: str | None = None, trust_remote_code: bool = False, device: str = "cpu",
+               dtype: str = "float32", device_map: str | None = None, attn_implementation: str | None = None):
+    """Base model (in ``dtype``, float32 by default; ``auto`` as :func:`resolve_dtype`) on ``device``, or spread
+    by ``device_map``, and its tokenizer, with ``fairpriv:NAME`` resolved to the embedded asset."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from fairpriv.assets import resolve_model
 
     path = resolve_model(pretrained)
     kw = {"revision": revision or "main", "trust_remote_code": bool(trust_remote_code)}
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kw).to(device)
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=resolve_dtype(pretrained, dtype, revision, trust_remote_code),
+        device_map=device_map if device_map is not None else {"": device}, **kw, **extra)
     return model.eval(), AutoTokenizer.from_pretrained(path, **kw)

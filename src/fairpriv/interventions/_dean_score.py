@@ -78,7 +78,8 @@ def example_loss(model: Any, example: Example) -> torch.Tensor:
     """Token-mean cross-entropy of the response tokens (next-token prediction), in float32."""
     device = model.get_input_embeddings().weight.device
     logits = model(input_ids=example.input_ids[None].to(device)).logits[0, :-1].float()
-    return torch.nn.functional.cross_entropy(logits, example.labels[1:].to(device), ignore_index=-100)
+    # the labels go where the logits are: under a device_map the output layer may sit on another device
+    return torch.nn.functional.cross_entropy(logits, example.labels[1:].to(logits.device), ignore_index=-100)
 
 
 # ------------------------------------------------------------------------------------------------ modules
@@ -112,11 +113,19 @@ def _refuse_tied(model: Any, found: dict[str, torch.nn.Module]) -> None:
     for getter in ("get_input_embeddings", "get_output_embeddings"):
         module = getattr(model, getter, lambda: None)()
         if module is not None and getattr(module, "weight", None) is not None:
-            tied[module.weight.data_ptr()] = getter.removeprefix("get_")
-    clash = {n: tied[m.weight.data_ptr()] for n, m in found.items() if m.weight.data_ptr() in tied}
+            tied[_storage(module.weight)] = getter.removeprefix("get_")
+    clash = {n: tied[_storage(m.weight)] for n, m in found.items() if _storage(m.weight) in tied}
     if clash:
         raise ScoringError(f"target layers {sorted(clash)} share their weight with the {sorted(set(clash.values()))}; "
                            "zeroing them would edit a tied tensor: choose a narrower target")
+
+
+def _storage(weight: torch.Tensor) -> tuple:
+    """What two tied weights share: their memory on one device; the tensor itself on ``meta`` (where every data
+    pointer is 0, as for weights that accelerate offloads)."""
+    if weight.device.type == "meta":
+        return ("meta", id(weight))
+    return (str(weight.device), weight.data_ptr())
 
 
 def layer_of(name: str) -> int:
@@ -361,6 +370,7 @@ def _keep_rows(model: Any, rows: torch.Tensor) -> Any:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is None:
         raise _Unbatchable("no output embeddings")
+    rows = rows.to(head.weight.device)
     return head.register_forward_pre_hook(lambda m, args: (args[0][:, rows], *args[1:]))
 
 
@@ -373,7 +383,7 @@ def _packed_losses(model: Any, batch: list[Example]) -> torch.Tensor:
     keep = torch.cat([torch.cat([t != -100, torch.zeros(1, dtype=torch.bool)]) for t in targets])
     counts = [int((t != -100).sum()) for t in targets]
     restrict = sum(counts) >= MIN_ROWS  # fewer rows would take another kernel than the one-example forward
-    handle = _keep_rows(model, keep.nonzero()[:, 0].to(device)) if restrict else None
+    handle = _keep_rows(model, keep.nonzero()[:, 0]) if restrict else None
     try:
         logits = model(input_ids=ids.to(device), position_ids=positions.to(device), use_cache=False).logits
     finally:
@@ -381,11 +391,11 @@ def _packed_losses(model: Any, batch: list[Example]) -> torch.Tensor:
             handle.remove()
     if restrict:
         parts = logits[0].float().split(counts)
-        labels = [t[t != -100].to(device) for t in targets]
+        labels = [t[t != -100].to(logits.device) for t in targets]
     else:
         sizes = [len(e.input_ids) for e in batch]
         parts = [part[:-1].float() for part in logits[0].split(sizes)]
-        labels = [t.to(device) for t in targets]
+        labels = [t.to(logits.device) for t in targets]
     return torch.stack([torch.nn.functional.cross_entropy(p, y, ignore_index=-100) for p, y in zip(parts, labels)])
 
 

@@ -17,6 +17,10 @@ but not for general utility. Training-free: ``fit`` scores and selects, ``apply`
 CSV rows, first response token dropped, ``int(p * cols * rows)`` counts); ``score_dtype=bfloat16`` accumulates the
 scores in bfloat16 as the release does (float32 by default).
 
+The model is scored in the dtype it was loaded in (``fairpriv fit``: float32 unless ``dtype=`` says otherwise;
+``dean-hf``: HFLM's ``dtype``), which is part of the artifact's cache key; every tensor scoring makes follows the
+weights' device, per matrix under a ``device_map``.
+
 ``apply`` checks every masked module's shape and zeroes exactly the masked entries (idempotent). ``mask=PATH``
 is accepted as an alias of ``artifact=PATH``. Defaults: the paper's p = q = 5e-7 selects nothing in most matrices
 of a 135M model (k = floor(5e-7 * 884,736) = 0), so fairpriv defaults to p = q = 1e-4: on the embedded model that
@@ -209,7 +213,8 @@ class Dean(Intervention):
         check_mask(model, mask, shapes, artifact.path)
         with torch.no_grad():
             for name, index in mask.items():
-                model.get_submodule(name).weight.view(-1)[index] = 0
+                weight = model.get_submodule(name).weight
+                weight.view(-1)[index.to(weight.device)] = 0
         return model
 
 

@@ -45,8 +45,15 @@ The privacy unit is one training sequence (one prompt/response or text record). 
 get chunk-level DP only, and with two-sided CDA a record and its counterfactual copy are two sequences, so the
 guarantee for the original record is group privacy for two. Losses recorded in the facts are computed on the raw
 data and are not covered by the guarantee. The noise comes from a seeded (reproducible, not cryptographically
-secure) generator. The Opacus pitfalls handled here, and what was measured about them, are in
-``docs/science.md`` §3.
+secure) generator on the trainable parameters' device (Opacus draws it there; a CPU generator fails on CUDA);
+the Poisson sampler's index generator stays on the CPU. The Opacus pitfalls handled here, and what was measured
+about them, are in ``docs/science.md`` §3.
+
+Several processes (``torchrun --nproc_per_node N -m fairpriv fit dp ...``; :mod:`._dp_distributed`): each rank
+takes its shard of the one-process Poisson batch (the same sample rate, expected batch size, steps and epsilon),
+clips its own sequences, rank 0 alone adds the noise, and the scaled sums are added over the ranks, so with the
+same seed the update is the one-process update. The facts record ``world_size`` and ``noise_draws`` (over all
+ranks: one per logical step).
 """
 
 from __future__ import annotations
@@ -60,7 +67,7 @@ from typing import Any, Literal
 
 import torch
 
-from fairpriv.interventions import _train
+from fairpriv.interventions import _dp_distributed as procs, _train
 from fairpriv.interventions._dp_bookkeeping import (
     BookKeeper,
     bookkeeping_optimizer,
@@ -313,7 +320,9 @@ class Private:
 
 def make_private(model: Any, cfg: DPConfig, plan: PrivacyPlan, mode: str) -> Private:
     """Hooks on the unwrapped model (``wrap_model=False``), a DP AdamW, and a seeded Poisson loader; with
-    ``bookkeeping`` the keeper takes the Linear/Embedding parameters and Opacus' hooks the rest."""
+    ``bookkeeping`` the keeper takes the Linear/Embedding parameters and Opacus' hooks the rest. On several
+    processes (:mod:`._dp_distributed`) each rank samples its shard of the one-process Poisson batch, and the
+    optimiser adds the noise on rank 0 only and sums the gradients over the ranks."""
     optimizer = _train.make_optimizer(model, cfg)  # before the keeper turns its parameters' requires_grad off
     keeper = BookKeeper(model) if mode == "bookkeeping" else None
     try:
@@ -324,6 +333,7 @@ def make_private(model: Any, cfg: DPConfig, plan: PrivacyPlan, mode: str) -> Pri
         raise
     if keeper:
         private.optimizer, private.keeper = bookkeeping_optimizer(private.optimizer, keeper), keeper
+    private.optimizer = procs.share_steps(private.optimizer)
     return private
 
 
@@ -332,15 +342,39 @@ def _opacus_private(model: Any, optimizer: Any, cfg: DPConfig, plan: PrivacyPlan
     from torch.utils.data import DataLoader, TensorDataset
 
     engine = PrivacyEngine(accountant=cfg.accountant)
-    loader = DataLoader(TensorDataset(torch.arange(plan.n)), batch_size=cfg.train_batch_size,
-                        generator=torch.Generator().manual_seed(cfg.seed))
+    loader = DataLoader(TensorDataset(torch.arange(plan.n)), batch_size=cfg.train_batch_size)
     out = engine.make_private(
         module=model, optimizer=optimizer, data_loader=loader,
         noise_multiplier=plan.noise_multiplier, max_grad_norm=cfg.max_grad_norm, poisson_sampling=True,
         loss_reduction="mean", grad_sample_mode=mode, wrap_model=False,
-        noise_generator=torch.Generator().manual_seed(cfg.seed + 1),
+        noise_generator=noise_generator(optimizer, cfg.seed + 1),
     )
-    return Private(engine, out[0], out[1], out[-1])
+    return Private(engine, out[0], out[1], sharded_loader(out[-1], plan, cfg.seed))
+
+
+def seeded_generator(device: torch.device | str, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def noise_generator(optimizer: torch.optim.Optimizer, seed: int) -> torch.Generator:
+    """The noise generator, on the trainable parameters' device: Opacus draws the noise with it on the
+    gradients' device, and a CPU generator fails there on CUDA. The one device is required (a ConfigError)."""
+    devices = {p.device for group in optimizer.param_groups for p in group["params"]}
+    if len(devices) != 1:
+        raise ConfigError(f"dp needs every trainable parameter on one device, but they are on "
+                          f"{', '.join(sorted(map(str, devices))) or 'none'}; load the model on one device "
+                          f"(--device cuda:0, no device_map)")
+    return seeded_generator(devices.pop(), seed)
+
+
+def sharded_loader(loader: Any, plan: PrivacyPlan, seed: int) -> Any:
+    """Opacus' Poisson loader, but over this rank's shard of each global Poisson batch (all of it with one
+    process); its index generator stays on the CPU (it samples indices, not noise)."""
+    from torch.utils.data import DataLoader
+
+    gen = seeded_generator("cpu", seed)  # the loader draws its base seed from it too, as Opacus' loader did
+    sampler = procs.sharded_sampler(plan.n, plan.sample_rate, gen, procs.rank(), procs.world_size())
+    return DataLoader(loader.dataset, batch_sampler=sampler, collate_fn=loader.collate_fn, generator=gen)
 
 
 def poisson_plan(private: Private, examples: Sequence[Example], cfg: DPConfig) -> _train.Plan:
@@ -360,19 +394,21 @@ def dp_backward(model: Any, pad: int, private: Private, mode: str) -> _train.Bac
     """Per-sequence losses, mean over the physical batch (``loss_reduction="mean"``), per-sample backward.
 
     An empty Poisson batch skips the forward but leaves zero per-sample gradients, so the step still adds noise
-    and the accountant still counts it.
+    and the accountant still counts it. Batches are collated on the model's device; the loss is returned as a
+    0-dim tensor (the loop reads it once per step).
     """
+    device = _train.model_device(model)
 
-    def backward(examples: list[Example], weight: float) -> float | None:
+    def backward(examples: list[Example], weight: float) -> torch.Tensor | None:
         if not examples:
             _empty_gradients(private.optimizer, mode)
             return None
-        losses = _train.forward_losses(model, _train.collate(examples, pad))
+        losses = _train.forward_losses(model, _train.collate(examples, pad, device))
         if mode == "ghost":
             _ghost_backward(private, losses)
         else:
             (losses.mean() * weight).backward()
-        return float(losses.detach().mean())
+        return losses.detach().mean()
 
     return backward
 
@@ -417,6 +453,20 @@ def spent_epsilon(engine: Any, delta: float, noise: float) -> float | None:
     return eps if math.isfinite(eps) else None
 
 
+def refuse_distributed_ghost(mode: str) -> None:
+    if mode == "ghost" and procs.is_distributed():
+        raise ConfigError("grad_sample_mode=ghost is not supported on several processes (torchrun); use "
+                          "grad_sample_mode=hooks, bookkeeping or auto")
+
+
+def process_facts(private: Private) -> dict[str, Any]:
+    """The processes the run was split over and the noise draws of all of them (one per logical step)."""
+    params = private.optimizer.params
+    draws = procs.total(private.optimizer.noise_draws, params[0].device if params else "cpu")
+    steps = sum(h[-1] for h in private.engine.accountant.history)
+    return {"world_size": procs.world_size(), "noise_draws": draws, "noise_once_per_step": draws == steps}
+
+
 def privacy_facts(private: Private, plan: PrivacyPlan, cfg: DPConfig, mode: str) -> dict[str, Any]:
     eps = spent_epsilon(private.engine, plan.delta, plan.noise_multiplier)
     return {
@@ -429,6 +479,7 @@ def privacy_facts(private: Private, plan: PrivacyPlan, cfg: DPConfig, mode: str)
         "clipping": "flat", "privacy_unit": "sequence", "privacy_unit_note": PRIVACY_UNIT_NOTE,
         "records_per_original": 2 if cfg.cda_ratio and cfg.cda_mode == "two-sided" else 1,
         "secure_rng": False, "loss_note": "train/eval losses are computed on raw data and are not privatised",
+        **process_facts(private),
     }
 
 
@@ -454,6 +505,8 @@ class DP(TrainingIntervention):
         plan = plan_privacy(len(session.train), cfg)  # refuses an impossible budget before the model is touched
         session.model = _train.prepare(model, cfg)
         mode = resolve_mode(session.model, cfg)
+        refuse_distributed_ghost(mode)
+        procs.broadcast_parameters([p for p in session.model.parameters() if p.requires_grad])
         with _train.train_mode(session.model, cfg.train_dropout), _quiet_hooks():  # Opacus refuses eval mode
             private = make_private(session.model, cfg, plan, mode)
             try:

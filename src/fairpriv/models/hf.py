@@ -102,6 +102,7 @@ class InterventionLM(HFLM):
         self._apply_intervention()
 
     def _apply_intervention(self) -> None:
+        self._fp_dtype = getattr(self._model, "dtype", None)  # the loaded weights' dtype: part of the artifact key
         self.artifact, self.artifact_source = self._resolve_artifact()
         self._model = self.intervention.apply(self._model, self.artifact) or self._model
         self._model.eval()
@@ -145,7 +146,7 @@ class InterventionLM(HFLM):
     def base_identity(self) -> dict[str, Any]:
         if self._fp_base_identity is None:
             self._fp_base_identity = base_model_identity(
-                self._fp_source, getattr(self, "revision", None) or "main",
+                self._fp_source, getattr(self, "revision", None) or "main", dtype=getattr(self, "_fp_dtype", None),
                 peft=getattr(self, "peft", None), delta=getattr(self, "delta", None),
             )
         return self._fp_base_identity

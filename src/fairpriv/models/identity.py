@@ -5,6 +5,10 @@
 * a local folder: the sha256 of its config and weight files;
 * anything else is a Hugging Face Hub id: the id and the requested revision;
 * an in-memory model (Python API): the sha256 of its parameters.
+
+The dtype the weights are loaded in is added as ``dtype`` when it is not float32 (a fit in bfloat16 is another
+artifact than one in float32, while float32 identities stay as they were before the key existed); it names how the
+weights were loaded, not other weights, so :func:`same_base_model` leaves it out.
 """
 
 from __future__ import annotations
@@ -16,11 +20,20 @@ from typing import Any
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 
 
-def base_model_identity(pretrained: Any, revision: str | None = None, **modifiers: Any) -> dict[str, Any]:
-    """A JSON-able description that changes whenever the base model's weights change."""
+def base_model_identity(pretrained: Any, revision: str | None = None, dtype: Any = None,
+                        **modifiers: Any) -> dict[str, Any]:
+    """A JSON-able description that changes whenever the base model's weights, or the dtype they are loaded in
+    (``dtype``: a torch dtype or its name; float32 or None add nothing), change."""
     out = _identity(pretrained, revision)
     out.update({k: str(v) for k, v in modifiers.items() if v})  # e.g. peft / delta adapters
+    if dtype is not None and dtype_name(dtype) != "float32":
+        out["dtype"] = dtype_name(dtype)
     return out
+
+
+def dtype_name(dtype: Any) -> str:
+    """``torch.bfloat16`` or ``"bfloat16"`` -> ``"bfloat16"``."""
+    return str(dtype).removeprefix("torch.")
 
 
 def _identity(pretrained: Any, revision: str | None) -> dict[str, Any]:
@@ -40,13 +53,13 @@ def _identity(pretrained: Any, revision: str | None) -> dict[str, Any]:
 
 
 def same_base_model(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
-    """Whether two identities name the same weights: equal once the places they were read from are left out
-    (a copied folder or a moved parent artifact is the same model)."""
+    """Whether two identities name the same weights: equal once the places they were read from and the dtype they
+    were loaded in are left out (a copied folder, a moved parent artifact or a bfloat16 load is the same model)."""
     return _content(a or {}) == _content(b or {})
 
 
 def _content(identity: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in identity.items() if k != "local_path"}
+    out = {k: v for k, v in identity.items() if k not in ("local_path", "dtype")}
     parent = out.get("parent_artifact")
     if isinstance(parent, dict):
         out["parent_artifact"] = {k: _content(v) if k == "base_model" and isinstance(v, dict) else v
