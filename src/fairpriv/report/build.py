@@ -4,7 +4,8 @@ Rows are keyed by (base model, intervention, variant config, --limit); a row gat
 tasks. A variant row is compared with the plain row of the same base model (and the same --limit) on the same items:
 McNemar for per-item binary outcomes, a paired bootstrap for the rest (:mod:`fairpriv.report.paired`), then
 Benjamini-Hochberg across the metrics of the row. Runs with ``--limit`` are left out unless asked for, and a column
-never mixes task versions.
+never mixes task versions. A ``fairpriv judge`` file supersedes the results it re-judged for its tasks; each judged
+value carries its judge, and values judged by different judges get no Δ and no test.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ class RowRuns:
     runs: dict[str, Run] = field(default_factory=dict)
 
     def add(self, run: Run) -> list[str]:
-        """Keep the newest run per task; return the tasks where an older run was replaced or ignored."""
+        """Keep the newest run per task (a later judging of the same evaluation wins over it); return the tasks where
+        another evaluation was replaced or ignored."""
         clashes = []
         for task in run.tasks():
             old = self.runs.get(task)
-            if old is not None:
+            if old is not None and old.origin != run.origin:
                 clashes.append(task)
-            if old is None or run.date > old.date:
+            if old is None or run.order > old.order:
                 self.runs[task] = run
         return clashes
 
@@ -119,7 +121,7 @@ def value_of(run: Run, spec: ColumnSpec, out: Path) -> Value | None:
         return None
     low, high = interval(run, spec, value)
     n = run.data.get("n-samples", {}).get(spec.task, {}).get("effective")
-    return Value(value, low, high, relative(run.path, out), n)
+    return Value(value, low, high, relative(run.path, out), n, judge=run.judge(spec.task))
 
 
 def interval(run: Run, spec: ColumnSpec, value: float) -> tuple[float | None, float | None]:
@@ -163,9 +165,11 @@ def data_of(facts: dict[str, Any]) -> str:
 
 
 def judge_of(g: RowRuns) -> str:
-    judges = {str(r.data.get("configs", {}).get(t, {}).get("metadata", {}).get("judge"))
-              for t, r in g.runs.items() if t in ("fairness_awareness", "privacy_awareness")}
-    return ", ".join(sorted(judges - {"None"}))
+    """The judge of the row's judged tasks; ``task: judge`` pairs when they differ."""
+    judges = {t: r.judge(t) for t, r in sorted(g.runs.items()) if r.judge(t)}
+    if len(set(judges.values())) <= 1:
+        return next(iter(judges.values()), "")
+    return "; ".join(f"{t}: {j}" for t, j in judges.items())
 
 
 def sort_rows(rows: list[Row], first: dict[int, float]) -> list[Row]:
@@ -183,10 +187,22 @@ def compare_all(board: Leaderboard, groups: dict[int, RowRuns], specs: list[Colu
         if row.is_base or base is None:
             continue
         for spec in specs:
+            if judged_apart(row, base, spec, board.notes):
+                continue
             compare_value(row, base, spec, groups[id(row)], groups[id(base)], seed)
         tested = [v for v in row.values.values() if v.p_value is not None]
         for value, q in zip(tested, benjamini_hochberg([v.p_value for v in tested])):
             value.q_value, value.significant = q, q is not None and q < alpha
+
+
+def judged_apart(row: Row, base: Row, spec: ColumnSpec, notes: list[str]) -> bool:
+    """Whether the row's and its base's values of ``spec`` come from different judges (noted; then no Δ, no test)."""
+    mine, theirs = row.values.get(spec.key), base.values.get(spec.key)
+    if mine is None or theirs is None or mine.judge == theirs.judge:
+        return False
+    notes.append(f"{row.variant}: {spec.label} judged by {mine.judge}, its base row by {theirs.judge}: no Δ "
+                 f"(judge the base with `fairpriv judge` too)")
+    return True
 
 
 def compare_value(row: Row, base: Row, spec: ColumnSpec, mine: RowRuns, theirs: RowRuns, seed: int) -> None:

@@ -4,6 +4,8 @@ A :class:`Run` is one results file: which base model and which variant (interven
 ``--limit``, task versions, per-task metrics, the intervention's facts (``config.fairpriv``) and where the
 ``--log_samples`` records of each task are. The files come from ``fairpriv run``, ``fairpriv eval`` or the plain
 ``lm_eval`` CLI alike; ``fairpriv run`` adds a ``fairpriv_experiment`` entry that names the variant and its sweep.
+``fairpriv judge`` writes ``results_<time>.judged-<judge>.json`` next to a results file: the same evaluation with
+its awareness tasks judged again (a ``fairpriv_judging`` entry names the judge and the file it came from).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from fairpriv.scorers.md_judge import DEFAULT_MODEL as DEFAULT_JUDGE_MODEL
 
 # Model arguments that change how a model runs, not which model it is.
 RUNTIME_KEYS = frozenset({"pretrained", "dtype", "device", "batch_size", "max_batch_size", "max_length",
@@ -74,6 +78,34 @@ class Run:
     @property
     def facts(self) -> dict[str, Any]:
         return self.fairpriv.get("facts") or {}
+
+    @property
+    def judging(self) -> dict[str, Any]:
+        """``fairpriv judge``'s record (judge, options, source file, time); {} for an evaluation's own results."""
+        return self.data.get("fairpriv_judging") or {}
+
+    @property
+    def origin(self) -> Path:
+        """The results file of the evaluation behind this run (itself, unless it is a later judging of one)."""
+        source = self.judging.get("source")
+        return self.path.parent / source if source else self.path
+
+    @property
+    def order(self) -> tuple[float, str]:
+        """The key that decides which run shows a task (the larger wins): the newer evaluation, and of one evaluation
+        the latest ``fairpriv judge`` output over earlier ones and over the evaluation's own file."""
+        return self.date, str(self.judging.get("judged_at") or "")
+
+    def judge(self, task: str) -> str | None:
+        """The judge behind ``task``'s numbers (``md-judge (model)`` for a model other than the default), None for a
+        task without a judge filter."""
+        config = (self.data.get("configs") or {}).get(task) or {}
+        if "judge_responses" not in json.dumps(config.get("filter_list") or [], default=str):
+            return None
+        meta = config.get("metadata") if isinstance(config.get("metadata"), dict) else {}
+        name, model = str(meta.get("judge") or "rule"), str(meta.get("judge_model") or "")
+        shown = model.rstrip("/").rsplit("/", 1)[-1]
+        return name if name == "rule" or model in ("", DEFAULT_JUDGE_MODEL) else f"{name} ({shown})"
 
     def metric(self, task: str, metric: str) -> float | str | None:
         """``metric`` under the ``none`` filter, else under the task's one filter (e.g. ``judged``)."""

@@ -126,10 +126,10 @@ def _delta(v: Value, digits: int) -> str:
 
 
 def _value_tip(v: Value) -> str:
-    """Hover text: n, p, q and the test."""
+    """Hover text: n, p, q, the test and the judge."""
     parts = [f"n = {v.n}" if v.n is not None else "", f"p = {v.p_value:.3g}" if _finite(v.p_value) else ""]
     parts += [f"q = {v.q_value:.3g}" if _finite(v.q_value) else "", f"({v.test})" if v.test else ""]
-    parts += [f"source: {v.source}" if v.source else ""]
+    parts += [f"judge: {v.judge}" if v.judge else "", f"source: {v.source}" if v.source else ""]
     return "; ".join(p for p in parts if p)
 
 

@@ -41,6 +41,7 @@ class Value:
     q_value: float | None = None  # Benjamini-Hochberg adjusted within the row
     significant: bool | None = None  # q < alpha; None when no paired test ran
     test: str | None = None  # "mcnemar" | "paired-bootstrap" | ...
+    judge: str | None = None  # the judge behind a judged awareness number (e.g. "rule", "md-judge")
 
 
 @dataclass

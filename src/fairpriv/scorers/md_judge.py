@@ -11,6 +11,9 @@
   words such as "co2" ("safe, CO2 ..." is unsafe); this is the paper's behaviour and is kept.
 * Differences: fairpriv runs the judge in batches (left padding, pad = unk token as the paper sets it) instead of
   one prompt at a time; any causal LM path or Hub id works (``OpenSafetyLab/MD-Judge-v0.1`` by default).
+* Placement: ``device`` (default ``cuda`` when available, else ``cpu``) and ``dtype`` (``auto``, the checkpoint's
+  own, by default; or ``float32``/``float16``/``bfloat16``); :meth:`MDJudge.close` drops the model and, on CUDA,
+  returns its memory (``torch.cuda.empty_cache()``).
 
 Provenance: the template is the one exception to fairpriv's "write our own prompts" rule. MD-Judge was trained on
 this exact input format, so it is reproduced verbatim, with attribution, from the Apache-2.0 ``ChnQ/SPIN`` release
@@ -88,21 +91,64 @@ def chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEVICE = re.compile(r"(cpu|meta|mps|cuda|xpu|npu)(:\d+)?")
+
+
+def check_dtype(dtype: str | None, key: str = "judge dtype") -> str:
+    """The judge's dtype name ("auto" when unset); a clear error, naming ``key``, for anything else."""
+    name = str(dtype or "auto")
+    if name not in DTYPES:
+        raise ValueError(f"{key} {name!r} is not supported; use one of {', '.join(DTYPES)}")
+    return name
+
+
+def check_device(device: str | None, key: str = "judge device") -> str:
+    """A device string such as ``cpu``, ``cuda`` or ``cuda:1`` ("" when unset: picked at load time)."""
+    name = str(device or "")
+    if name and not DEVICE.fullmatch(name):
+        raise ValueError(f"{key} {name!r} is not a device; use cpu, cuda or cuda:<index>")
+    return name
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    return check_device(device) or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return "auto" if name == "auto" else getattr(torch, name)
+
+
+def free_memory(was_on_cuda: bool) -> None:
+    """Collect what was just dropped and, when it lived on CUDA, hand the cached blocks back to the driver."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if was_on_cuda:
+        torch.cuda.empty_cache()
+
+
 class MDJudge:
     """MD-Judge (or any causal LM given as ``model``) with the paper's template and parser, run in batches."""
 
     name = NAME
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 8, device: str | None = None,
-                 max_new_tokens: int = MAX_NEW_TOKENS):
+                 dtype: str | None = "auto", max_new_tokens: int = MAX_NEW_TOKENS):
         if int(batch_size) < 1:
             raise ValueError(f"judge_batch_size must be at least 1, got {batch_size}")
         self.model_id, self.batch_size, self.max_new_tokens = str(model), int(batch_size), int(max_new_tokens)
-        self.tokenizer, self.model = self.load(self.model_id, device)
+        self.dtype = check_dtype(dtype)
+        self.tokenizer, self.model = self.load(self.model_id, pick_device(device), self.dtype)
 
     @staticmethod
-    def load(model_id: str, device: str | None):
-        import torch
+    def load(model_id: str, device: str, dtype: str = "auto"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from fairpriv.assets import resolve_model
@@ -111,13 +157,22 @@ class MDJudge:
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if tokenizer.pad_token_id is None:  # the paper: pad = unk (Mistral has no pad token)
             tokenizer.pad_token_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype="auto").to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype)).to(device).eval()
         return tokenizer, model
+
+    def close(self) -> None:
+        """Unload the model (idempotent); the judge cannot judge afterwards."""
+        if self.model is None:
+            return
+        on_cuda = self.model.device.type == "cuda"
+        self.model = None  # the only reference: fairpriv.scorers hands judges out uncached
+        free_memory(on_cuda)
 
     def generate(self, prompts: list[str]) -> list[str]:
         import torch
 
+        if self.model is None:
+            raise RuntimeError("this MD-Judge was closed; make a new one to judge again")
         batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True)
         batch = batch.to(self.model.device)
         with torch.no_grad():
@@ -130,5 +185,6 @@ class MDJudge:
         from tqdm import tqdm
 
         prompts = [build_prompt(q, r) for q, r in zip(questions, responses, strict=True)]
-        outputs = [o for chunk in tqdm(chunks(prompts, self.batch_size), desc="md-judge") for o in self.generate(chunk)]
+        batches = chunks(prompts, self.batch_size)
+        outputs = [o for chunk in tqdm(batches, desc="md-judge", disable=len(batches) <= 1) for o in self.generate(chunk)]
         return [Verdict(parse_label(o), o.strip()[:200]) for o in outputs]

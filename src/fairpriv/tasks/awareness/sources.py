@@ -6,8 +6,9 @@ lm-eval calls :func:`awareness_dataset` / :func:`mc_dataset` (``custom_dataset``
 * ``fairness_source`` / ``privacy_source``, falling back to ``source``: ``builtin`` (default, offline), ``salad``
   (SALAD-Bench from the Hub, pinned revision), or a path to a local ``.csv`` (column ``questions``, as in the DEAN
   release; ``prompt`` also accepted) or ``.jsonl`` (key ``prompt``; ``questions``/``question`` also accepted);
-* ``judge``: ``rule`` (default) or ``md-judge``; ``judge_model`` (default ``OpenSafetyLab/MD-Judge-v0.1``) and
-  ``judge_batch_size`` (default 8) for model judges.
+* ``judge``: ``rule`` (default) or ``md-judge``; ``judge_model`` (default ``OpenSafetyLab/MD-Judge-v0.1``),
+  ``judge_batch_size`` (default 8), ``judge_device`` (default ``cuda`` when available, else ``cpu``; e.g.
+  ``cuda:1``) and ``judge_dtype`` (``auto``, the default, ``float32``, ``float16`` or ``bfloat16``) for model judges.
 
 Every document is stamped with its ``source`` and ``judge`` (and the judge's model), so the judge filter and the
 logged samples know what produced each number. Bad values fail here, before any generation, with a message that
@@ -64,7 +65,17 @@ def judge_fields(metadata: dict[str, Any]) -> dict[str, Any]:
     if not str(batch).isdigit() or int(batch) < 1:
         raise ValueError(f"judge_batch_size must be a positive integer, got {batch!r}")
     model = str(metadata.get("judge_model") or DEFAULT_JUDGE_MODEL) if name != "rule" else ""
-    return {"judge": name, "judge_model": model, "judge_batch_size": int(batch)}
+    fields = {"judge": name, "judge_model": model, "judge_batch_size": int(batch)}
+    return fields if name == "rule" else {**fields, **placement(metadata)}
+
+
+def placement(metadata: dict[str, Any]) -> dict[str, str]:
+    """``judge_device`` ("" = pick at load time) and ``judge_dtype`` of a model judge. Only model judges get these
+    keys, so the documents of rule-judged runs (and their ``doc_hash``) stay as they were."""
+    from fairpriv.scorers.md_judge import check_device, check_dtype
+
+    return {"judge_device": check_device(metadata.get("judge_device"), "judge_device"),
+            "judge_dtype": check_dtype(metadata.get("judge_dtype"), "judge_dtype")}
 
 
 def check_kind(kind: str) -> str:
