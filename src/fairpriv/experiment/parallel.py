@@ -7,20 +7,85 @@ is computed and cached once, and two workers never fit the same artifact at once
 worker writes its cells exactly as a single run does (``.partial`` folder, marker, rename); the parent holds the
 output folder's lock and reports every finished cell with the time left. A failure stops the other workers at once
 (their unfinished cells are redone on the next run) unless ``keep_going`` is set.
+
+``--gpus 0,1``: one worker per listed GPU. Each worker sees exactly that one device (its ``CUDA_VISIBLE_DEVICES`` is
+set in the worker's initialiser, before torch initialises CUDA there) and evaluates on ``cuda``; the indices count
+the devices this process sees, so under ``CUDA_VISIBLE_DEVICES=2,3`` the GPU ``0`` is the machine's device 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fairpriv.experiment.spec import Cell, Experiment
+from fairpriv.experiment.spec import Cell, Experiment, SpecError
 
 Group = tuple[str, object, list[Cell]]  # (model, variant, cells): one model build
 JOB = 0  # this worker's number, set by _start_worker
+GPU = None  # in a worker of --gpus: the CUDA_VISIBLE_DEVICES entry it sees
 FINISHED = None  # in a worker: the queue on which it reports each finished cell to the parent
+SPAWN = multiprocessing.get_context("spawn")
+VISIBLE = "CUDA_VISIBLE_DEVICES"
+GPUS_NEED = "a comma-separated list of distinct GPU indices, e.g. --gpus 0,1"
+
+
+def parse_gpus(text: str) -> list[int]:
+    """``"0,1,3"`` -> ``[0, 1, 3]``; garbage, negative numbers and repeats are refused with the fix."""
+    items = [item.strip() for item in str(text).split(",")]
+    bad = [item for item in items if not item.isdigit()]
+    if bad:
+        where = f"{text!r}: " if len(items) > 1 else ""
+        raise SpecError(f"{where}{bad[0]!r} is not a GPU index (a whole number >= 0); use {GPUS_NEED}")
+    gpus = [int(item) for item in items]
+    twice = sorted({g for g in gpus if gpus.count(g) > 1})
+    if twice:
+        raise SpecError(f"{text!r} lists GPU {twice[0]} twice (one worker per GPU); use {GPUS_NEED}")
+    return gpus
+
+
+def check_gpus(gpus: Sequence[int], count: int) -> None:
+    """Refuse GPU indices this process cannot see (``count``: its ``torch.cuda.device_count()``)."""
+    if not gpus:
+        raise SpecError(f"--gpus lists no GPU; use {GPUS_NEED}")
+    if count < 1:
+        raise SpecError(f"--gpus {','.join(map(str, gpus))}: no CUDA device is visible here (torch.cuda."
+                        "device_count() is 0); run without --gpus, or on a machine with a GPU")
+    if max(gpus) >= count:
+        raise SpecError(f"--gpus {','.join(map(str, gpus))}: GPU {max(gpus)} does not exist; this process sees "
+                        f"{count} CUDA device{'s' * (count > 1)} (indices 0 to {count - 1})")
+
+
+def cuda_device_count() -> int:
+    """The CUDA devices torch sees (asked of NVML when it can, which does not initialise CUDA here; the workers are
+    fresh processes either way)."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def worker_devices(gpus: Sequence[int], visible: str | None) -> list[str]:
+    """Each worker's ``CUDA_VISIBLE_DEVICES``: the GPU's index, or its entry in ``visible`` when the parent sees a
+    subset of the machine's devices (``visible`` is the parent's own ``CUDA_VISIBLE_DEVICES``)."""
+    if not visible:
+        return [str(g) for g in gpus]
+    entries = [e.strip() for e in visible.split(",")]
+    if max(gpus) >= len(entries):
+        raise SpecError(f"--gpus: GPU {max(gpus)} is not among the {len(entries)} listed in {VISIBLE}={visible}; "
+                        "list GPUs by their position in it, starting at 0")
+    return [entries[g] for g in gpus]
+
+
+def gpu_plan(gpus: Sequence[int], jobs: int | None, device_count: Callable[[], int] = cuda_device_count) -> list[str]:
+    """Check ``--gpus`` against ``--jobs`` and the devices; return each worker's ``CUDA_VISIBLE_DEVICES``."""
+    if jobs is not None and jobs != len(gpus):
+        raise SpecError(f"--jobs {jobs} and --gpus {','.join(map(str, gpus))} disagree: --gpus runs one worker per "
+                        f"GPU ({len(gpus)}); leave --jobs out")
+    check_gpus(gpus, device_count())
+    return worker_devices(gpus, os.environ.get(VISIBLE))
 
 
 def chains(groups: list[Group]) -> list[list[Group]]:
@@ -36,22 +101,31 @@ def threads_per_job(jobs: int) -> int | None:
     return None if os.environ.get("OMP_NUM_THREADS") else max(1, (os.cpu_count() or 1) // jobs)
 
 
-def run_parallel(runner, groups: list[Group], jobs: int, keep_going: bool) -> None:
+def run_parallel(runner, groups: list[Group], jobs: int, keep_going: bool, devices: Sequence[str] = ()) -> None:
     """Run ``groups`` on ``jobs`` workers, each taking the next family chain when free; record each finished cell in
-    ``runner.progress`` as the workers report it, and report it through ``runner.echo``."""
+    ``runner.progress`` as the workers report it, and report it through ``runner.echo``. ``devices``: one
+    ``CUDA_VISIBLE_DEVICES`` per worker (``--gpus``), whose cells then run on ``runner.device``."""
     work = chains(groups)
     cells = {str(c.folder): c for _, _, group_cells in groups for c in group_cells}
-    context = multiprocessing.get_context("spawn")
-    finished, counter = context.Queue(), context.Value("i", 0)
-    pool = context.Pool(min(jobs, len(work)), _start_worker, (threads_per_job(jobs), counter, finished))
-    try:
+    finished = SPAWN.Queue()
+    with worker_pool(min(jobs, len(work)), threads_per_job(jobs), finished, devices) as pool:
         running = [pool.apply_async(_run_chain, ((runner.experiment, runner.out, runner.builtins, chain,
-                                                   keep_going),)) for chain in work]
+                                                   keep_going, runner.device),)) for chain in work]
         while running:
             record(runner, cells, _drain(finished), [])
             for result in [r for r in running if r.ready()]:
                 running.remove(result)
                 record(runner, cells, *result.get())  # get() raises a worker's error here
+
+
+@contextlib.contextmanager
+def worker_pool(size: int, threads: int | None, finished, devices: Sequence[str] = ()):
+    """A pool of ``size`` spawned workers numbered 1..size; worker k sees the GPU ``devices[k - 1]`` (if given).
+    Closed when the block ends; on an error the other workers are stopped at once (their ``.partial`` folders are
+    redone on the next run)."""
+    pool = SPAWN.Pool(size, _start_worker, (threads, SPAWN.Value("i", 0), finished, tuple(devices)))
+    try:
+        yield pool
         pool.close()
     except BaseException:
         pool.terminate()  # stop the other workers now; their .partial folders are redone on the next run
@@ -89,26 +163,30 @@ def record(runner, cells: dict[str, Cell], done: list[tuple[str, float]], failed
         progress.failed[cell] = error
 
 
-def _start_worker(threads: int | None, counter, finished) -> None:
-    global JOB, FINISHED
+def _start_worker(threads: int | None, counter, finished, devices: tuple[str, ...] = ()) -> None:
+    global JOB, FINISHED, GPU
     FINISHED = finished
     with counter.get_lock():
         counter.value += 1
         JOB = counter.value
+    if devices:  # before torch is imported here, so CUDA (initialised lazily) only ever sees this one device
+        GPU = devices[(JOB - 1) % len(devices)]  # (a worker replaced after a crash takes a slot round again)
+        os.environ[VISIBLE] = GPU
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
 
 
-def _run_chain(task: tuple[Experiment, Path, bool, list[Group], bool]):
+def _run_chain(task: tuple[Experiment, Path, bool, list[Group], bool, str | None]):
     """In a worker: run one family chain; returns its (folder, seconds) done and (folder, error) failed."""
     from fairpriv.experiment.runner import Plan, Runner, main_echo
 
-    experiment, out, builtins, chain, keep_going = task
+    experiment, out, builtins, chain, keep_going, device = task
     progress = Plan(pending=[c for _, _, cells in chain for c in cells])
-    runner = Runner(experiment, out, builtins, progress, lambda m: main_echo(f"(job {JOB}) {m}"), job=JOB,
-                    on_done=lambda cell, seconds: FINISHED.put((str(cell.folder), seconds)))
+    label = f"job {JOB}" if GPU is None else f"job {JOB} on GPU {GPU}"
+    runner = Runner(experiment, out, builtins, progress, lambda m: main_echo(f"({label}) {m}"), job=JOB,
+                    on_done=lambda cell, seconds: FINISHED.put((str(cell.folder), seconds)), device=device)
     for model, variant, cells in chain:
         runner.run_group(model, variant, cells, keep_going)
     return ([(str(c.folder), s) for c, s in progress.done.items()],

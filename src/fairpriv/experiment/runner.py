@@ -95,16 +95,22 @@ ORDERS = ("variant", "task")
 
 
 def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, order: str = "variant",
-        keep_going: bool = False, jobs: int = 1) -> Plan:
+        keep_going: bool = False, jobs: int | None = None, gpus: list[int] | None = None, device: str | None = None,
+        device_count=None) -> Plan:
     """Evaluate the pending cells of ``experiment`` under ``out``. ``order="variant"`` builds each variant's model
     once and runs its tasks; ``order="task"`` runs one task for every variant before the next task (a model load
     per cell, but the first columns of the leaderboard are complete early). ``keep_going``: a failing variant or
     cell is reported and skipped, and the run fails at the end, after every other cell. ``jobs`` > 1: on that many
-    worker processes, one variant family each at a time (see :mod:`fairpriv.experiment.parallel`)."""
+    worker processes, one variant family each at a time (see :mod:`fairpriv.experiment.parallel`); default 1.
+    ``gpus``: one worker per listed GPU, each seeing only its own and evaluating on ``device`` (default ``cuda``);
+    ``device_count`` (default ``torch.cuda.device_count``) checks the indices. ``device`` replaces
+    ``settings.device`` for this run only: like every runtime choice it changes no cell's fingerprint or folder."""
     if order not in ORDERS:
         raise SpecError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
-    if not isinstance(jobs, int) or jobs < 1:
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise SpecError(f"--jobs must be a positive integer (worker processes); got {jobs!r}")
+    devices = gpu_workers(gpus, jobs, device_count)
+    jobs, device = (len(devices), device or "cuda") if devices else (jobs or 1, device)
     builtins = needs_builtin_tasks(experiment)
     lock = None if dry_run else take_lock(out)
     progress = plan(experiment, out, clean=not dry_run)
@@ -112,19 +118,20 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, or
         tasks = list(dict.fromkeys(c.task for c in experiment.cells))
         progress.pending.sort(key=lambda c: tasks.index(c.task))
     total = len(experiment.cells)
+    on_gpus = f" (one worker per GPU: {','.join(devices)})" if devices else ""
     echo(f"fairpriv run {experiment.name}: {total} cells, {len(progress.done)} done, "
-         f"{len(progress.pending)} to run -> {out}")
+         f"{len(progress.pending)} to run -> {out}{on_gpus}")
     if dry_run:
         for cell in progress.pending:
             echo(f"  would run {cell.folder}")
         return progress
-    runner = Runner(experiment, out, builtins, progress, echo)
+    runner = Runner(experiment, out, builtins, progress, echo, device=device)
     with lock:
         groups = by_variant(list(progress.pending))
-        if jobs > 1 and groups:
+        if (jobs > 1 or devices) and groups:  # one GPU too: the worker, not this process, sees only that GPU
             from fairpriv.experiment.parallel import run_parallel
 
-            run_parallel(runner, groups, jobs, keep_going)
+            run_parallel(runner, groups, jobs, keep_going, devices)
         else:
             for model, variant, cells in groups:
                 runner.run_group(model, variant, cells, keep_going)
@@ -133,6 +140,15 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, or
             f"{c.variant.name} x {c.task}: {e}" for c, e in progress.failed.items()) + "; fix and run again to resume")
     echo(f"fairpriv run {experiment.name}: all {total} cells done in {out}")
     return progress
+
+
+def gpu_workers(gpus: list[int] | None, jobs: int | None, device_count=None) -> list[str]:
+    """Each ``--gpus`` worker's ``CUDA_VISIBLE_DEVICES`` ([] without ``gpus``), checked before any work."""
+    if gpus is None:
+        return []
+    from fairpriv.experiment import parallel
+
+    return parallel.gpu_plan(gpus, jobs, device_count or parallel.cuda_device_count)
 
 
 def take_lock(out: Path):
@@ -169,6 +185,13 @@ class Runner:
     echo: Any
     job: int | None = None  # a worker of `--jobs`: announce cells without the run's count (the parent keeps it)
     on_done: Any = None  # called with (cell, seconds) after each finished cell
+    device: str | None = None  # replaces settings.device (e.g. cuda under --gpus); not part of any fingerprint
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The spec's settings, with this run's device."""
+        settings = self.experiment.settings
+        return settings if self.device is None else {**settings, "device": self.device}
 
     def run_group(self, model: str, variant: Variant, cells: list[Cell], keep_going: bool) -> None:
         try:
@@ -185,7 +208,7 @@ class Runner:
     def run_variant(self, model: str, variant: Variant, cells: list[Cell]) -> None:
         """Build the variant's model once (fitting it if needed), then evaluate its cells one by one."""
         started = time.monotonic()
-        lm = build_lm(model, variant, self.experiment.settings)
+        lm = build_lm(model, variant, self.settings)
         build_seconds = time.monotonic() - started
         for cell in cells:
             self.announce(cell)
@@ -226,7 +249,7 @@ class Runner:
         import lm_eval
         from lm_eval.loggers import EvaluationTracker
 
-        settings = self.experiment.settings
+        settings = self.settings
         tracker = EvaluationTracker(output_path=str(folder))
         manager = task_manager(settings, cell.model_args, self.builtins)
         results = lm_eval.simple_evaluate(
