@@ -2,9 +2,13 @@
 
     fairpriv eval <lm_eval flags>          lm-eval's own CLI with fairpriv's models and tasks registered
     fairpriv fit NAME --model_args ...     fit an intervention once and write its artifact
+    fairpriv export ARTIFACT|NAME --out DIR [--model_args ...] [--dtype D] [--adapter]
+                                           a variant as a plain Hugging Face folder (vLLM, other engines)
     fairpriv interventions                 list installed interventions and their arguments
     fairpriv run EXPERIMENT.yaml [--out DIR] [--limit N] [--dry-run]
                                            every (model, variant, task) cell of an experiment, once, resumable
+    fairpriv judge RUN_DIR --judge md-judge [--judge_args pretrained=...,device=cuda:1,dtype=bfloat16]
+                                           judge logged awareness generations again, results next to the old
     fairpriv report RESULTS_DIR [--out DIR] [--include-limited] [--alpha 0.05]
                                            leaderboard: Markdown, CSV, LaTeX, HTML and plots from lm-eval results
     fairpriv analyze coupling --model_args pretrained=...[,p=..,q=..] [--mask PATH] [--m 64] [--out DIR]
@@ -128,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("eval", help="run lm-eval with fairpriv registered (all lm_eval flags)")
     _add_fit(sub)
+    _add_export(sub)
     _add_run(sub)
     _add_report(sub)
+    _add_judge(sub)
     sub.add_parser("interventions", help="list installed interventions").set_defaults(func=cmd_interventions)
     _add_analyze(sub)
     _add_assets(sub)
@@ -137,13 +143,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DEVICE_HELP = "cpu, cuda, cuda:1... (default cpu; the same as device= in --model_args)"
+
+
 def _add_fit(sub) -> None:
     p = sub.add_parser("fit", help="fit an intervention and write its artifact folder")
     p.add_argument("intervention")
-    p.add_argument("--model_args", required=True, help="pretrained=MODEL[,revision=R][,<config key>=<value>...]")
+    p.add_argument("--model_args", required=True,
+                   help="pretrained=MODEL[,revision=R][,dtype=float32|bfloat16|float16|auto][,device=D]"
+                        "[,device_map=M|parallelize=true][,attn_implementation=A][,<config key>=<value>...]")
     p.add_argument("--out", type=Path, help="artifact folder (default: the on-demand cache that X-hf reuses)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.set_defaults(func=cmd_fit)
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a variant as a plain Hugging Face folder (vLLM, other engines)")
+    p.add_argument("source", metavar="ARTIFACT_OR_VARIANT",
+                   help="an artifact folder, or an intervention name with --model_args (fits or reuses its artifact)")
+    p.add_argument("--model_args", help="pretrained=MODEL[,revision=R][,dtype=D][,device=D][,<config key>=<value>...]"
+                                        " (fit's keys); with an artifact folder only pretrained/revision/"
+                                        "trust_remote_code (default: its base model)")
+    p.add_argument("--out", type=Path, required=True, help="the folder to write (new or empty)")
+    p.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
+                   help="weights' dtype (default: the dtype the artifact was fitted in, float32)")
+    p.add_argument("--adapter", action="store_true",
+                   help="write a peft LoRA adapter folder on the base model instead of merged weights (method=lora)")
+    p.add_argument("--device", help=DEVICE_HELP)
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from fairpriv.export import base_from_args, export, export_variant
+
+    if Path(args.source).exists():
+        done = export(args.source, base_from_args(args.model_args), args.out, args.dtype, args.adapter,
+                      args.device or "cpu")
+    else:
+        done = export_variant(args.source, args.model_args, args.out, args.dtype, args.adapter, args.device)
+    rec = done.provenance
+    what = f"the {rec['intervention']} artifact {rec['artifact_hash'][:16]} ({rec['dtype']}, {rec['kind']})"
+    print(f"exported {what} to {done.path}" if done.created else
+          f"{done.path} already holds the export of {what}; left as is")
+    return 0
 
 
 def _add_run(sub) -> None:
@@ -157,10 +199,24 @@ def _add_run(sub) -> None:
                    help="variant: each model built once (default); task: every variant on one task before the next")
     p.add_argument("--keep-going", action="store_true",
                    help="report a failing cell and go on with the others (the run still fails at the end)")
-    p.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+    p.add_argument("--jobs", type=positive_int, metavar="N",
                    help="evaluate on N worker processes, one variant family each at a time (cores are split between "
                         "them unless OMP_NUM_THREADS is set); default 1")
+    p.add_argument("--gpus", type=gpu_list, metavar="I,J,...",
+                   help="one worker per listed GPU (e.g. 0,1,2,3; implies --jobs with their number), each seeing only "
+                        "its own GPU and evaluating on cuda; results and folders are the same as without it")
     p.set_defaults(func=cmd_run)
+
+
+def gpu_list(text: str) -> list[int]:
+    """``--gpus 0,1,3``: distinct GPU indices (checked against the devices when the run starts)."""
+    from fairpriv.experiment.parallel import parse_gpus
+    from fairpriv.experiment.spec import SpecError
+
+    try:
+        return parse_gpus(text)
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_report(sub) -> None:
@@ -174,11 +230,33 @@ def _add_report(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
+def _add_judge(sub) -> None:
+    p = sub.add_parser("judge", help="judge the logged generations of the awareness tasks again (no generation)")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                   help="an lm-eval --output_path folder or a `fairpriv run` folder, evaluated with --log_samples")
+    p.add_argument("--judge", required=True, help="rule or md-judge")
+    p.add_argument("--judge_args", default="",
+                   help="md-judge: pretrained=MODEL,device=cuda:1,dtype=bfloat16,batch_size=32[,max_new_tokens=32] "
+                        "(defaults: OpenSafetyLab/MD-Judge-v0.1, cuda if available else cpu, auto, 8); rule: none")
+    p.set_defaults(func=cmd_judge)
+
+
+def cmd_judge(args) -> int:
+    from fairpriv.judge_stage import run
+
+    outcome = run(args.run_dir, args.judge, args.judge_args)
+    print(f"wrote {len(outcome.written)} files ({len(outcome.tasks)} task(s) judged by {outcome.judge}) under "
+          f"{args.run_dir}; `fairpriv report` shows the new numbers")
+    return 0
+
+
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="measure the mechanism behind an intervention")
     verbs = p.add_subparsers(dest="verb", required=True)
     c = verbs.add_parser("coupling", help="DEAN: fairness/privacy top-list overlap vs chance and HSIC, per layer")
-    c.add_argument("--model_args", required=True, help="pretrained=MODEL[,revision=R][,<dean config key>=<value>...]")
+    c.add_argument("--model_args", required=True,
+                   help="pretrained=MODEL[,revision=R][,dtype=..][,device=..][,device_map=..|parallelize=true]"
+                        "[,attn_implementation=..][,<dean config key>=<value>...]")
     c.add_argument("--mask", type=Path, help="a DEAN artifact folder (default: fit one, reusing the caches)")
     c.add_argument("--m", type=int_at_least(4), default=64,
                    help="paired fairness/privacy probes for HSIC (>= 4; default 64)")
@@ -186,7 +264,7 @@ def _add_analyze(sub) -> None:
     c.add_argument("--seed", type=non_negative_int, default=0, help="seed of the probe sample and the permutations")
     c.add_argument("--bandwidth", type=positive_float, help="RBF bandwidth (default: median pairwise distance)")
     c.add_argument("--out", type=Path, help="output folder (default: coupling/<artifact hash>)")
-    c.add_argument("--device", default="cpu")
+    c.add_argument("--device", help=DEVICE_HELP)
     c.set_defaults(func=cmd_analyze_coupling)
     _add_grad_norms(verbs)
 
@@ -202,8 +280,11 @@ def _add_grad_norms(verbs) -> None:
     g.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sentence sample and the bootstrap")
     g.add_argument("--params", choices=["all", "decoder"], default="all", help="parameters in the norm")
     g.add_argument("--max-length", type=int_at_least(2), default=256, help="tokens per sentence at most (default 256)")
+    g.add_argument("--model_args", default="",
+                   help="how to load every checkpoint: [dtype=..][,device=..][,device_map=..|parallelize=true]"
+                        "[,revision=..][,trust_remote_code=..][,attn_implementation=..] (default float32 on cpu)")
     g.add_argument("--out", type=Path, help="output folder (default: grad-norms/<hash of the inputs>)")
-    g.add_argument("--device", default="cpu")
+    g.add_argument("--device", help=DEVICE_HELP)
     g.set_defaults(func=cmd_analyze_grad_norms)
 
 
@@ -340,7 +421,7 @@ def cmd_run(args) -> int:
     out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
     try:
         runner.run(experiment, out, dry_run=args.dry_run, echo=runner.main_echo, order=args.order,
-                   keep_going=args.keep_going, jobs=args.jobs)
+                   keep_going=args.keep_going, jobs=args.jobs, gpus=args.gpus)
     except KeyboardInterrupt:
         print(f"fairpriv run: interrupted; finished cells are kept in {out}: run the same command to resume",
               file=sys.stderr)
@@ -373,7 +454,7 @@ def cmd_analyze_grad_norms(args) -> int:
     from fairpriv.analyze.grad_norms import run
 
     result = run(args.checkpoints, labels=args.labels, text=args.text, n=args.n, out=args.out, seed=args.seed,
-                 params=args.params, max_length=args.max_length, device=args.device)
+                 params=args.params, max_length=args.max_length, device=args.device, model_args=args.model_args)
     print(result.table)
     written = [p for p in (result.json_path, result.md_path, result.png_path) if p is not None]
     print(f"wrote {', '.join(map(str, written))}")
