@@ -12,7 +12,7 @@ same configs are fitted in this process alone. The arithmetic is checked with va
 * the facts: the same sample rate, noise, steps and accountant epsilon; ``world_size`` 2 and one noise draw per
   step over all ranks.
 
-The slow test runs the real command, ``torchrun --nproc_per_node 2 -m fairpriv fit dp``, and compares its
+The last test runs the real command, ``torchrun --nproc_per_node 2 -m fairpriv fit dp``, and compares its
 artifact with ``fairpriv fit`` in one process.
 """
 
@@ -164,7 +164,6 @@ ARGS = ("method=lora,lora_r=4,data=builtin,n_samples=8,train_batch_size=4,epochs
         "max_grad_norm=0.05,lr=0.01,seed=3,dp_delta=0.001")
 
 
-@pytest.mark.slow
 def test_torchrun_fit_dp_writes_the_one_process_artifact(tiny_model, tmp_path, fairpriv_home):
     from safetensors.torch import load_file
 

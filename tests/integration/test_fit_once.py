@@ -2,7 +2,7 @@
 fit it once and all use that artifact; ``refit=true`` asked for by all of them refits once.
 
 The default test runs two spawned processes that call ``fit_cached`` with DEAN on the tiny llama. The parent holds
-the folder's lock until both announce that they wait, so the race is certain rather than left to timing. The slow
+the folder's lock until both announce that they wait, so the race is certain rather than left to timing. The last
 test is the real thing: ``accelerate launch`` of two gloo CPU processes running ``lm_eval --model dean-hf``.
 """
 
@@ -249,7 +249,6 @@ def one_process_run(model_args: str, home: Path, monkeypatch) -> dict:
                                    task_manager=tm, device="cpu", batch_size=4)
 
 
-@pytest.mark.slow
 def test_accelerate_launch_of_two_processes_fits_once(tiny_model, data_files, tmp_path, monkeypatch):
     from fairpriv import hook
 
