@@ -130,6 +130,11 @@ def test_provenance_records_the_variant_and_every_file_written(name, tiny_model,
                                                              "files_sha256": manifest["base_model"]["files_sha256"]}
     assert (record["dtype"], record["kind"], record["fairpriv_version"]) == ("float32", "merged", fairpriv.__version__)
     assert record["base_model_ref"]["loaded_from"] == str(tiny_model)
+    from fairpriv.report.collect import export_block, read_export_record  # what `fairpriv report` reads back
+
+    block = export_block(read_export_record(out))
+    assert (block["intervention"], block["artifact_hash"], block["facts"]) == (name, manifest["artifact_hash"],
+                                                                             manifest["facts"])
 
 
 def test_dean_export_records_the_zeroed_counts_and_zeroes_exactly_the_mask(tiny_model, artifacts, tmp_path):

@@ -29,10 +29,13 @@ class RowRuns:
 
     key: tuple
     runs: dict[str, Run] = field(default_factory=dict)
+    named: Run | None = None  # the run that names the row: a <name>-hf run rather than one of an exported folder
 
     def add(self, run: Run) -> list[str]:
         """Keep the newest run per task (a later judging of the same evaluation wins over it); return the tasks where
         another evaluation was replaced or ignored."""
+        if self.named is None or (self.named.exported and not run.exported):
+            self.named = run
         clashes = []
         for task in run.tasks():
             old = self.runs.get(task)
@@ -68,15 +71,30 @@ def select(runs: list[Run], include_limited: bool) -> tuple[list[Run], list[str]
     return kept, [f"left out {len(limited)} run(s) made with --limit (pass --include-limited to show them)"]
 
 
-def row_key(run: Run) -> tuple:
+def row_key(run: Run, native: dict[tuple, tuple] | None = None) -> tuple:
+    """The row a run belongs to; a run of an exported folder joins the row of the same artifact evaluated by
+    ``<name>-hf`` (``native``: :func:`native_rows`), if there is one."""
+    if run.exported and (native or {}).get(artifact_of(run)):
+        return native[artifact_of(run)]
     config = tuple(sorted((k, str(v)) for k, v in run.variant_config.items()))
     return run.base_model, run.intervention, config, run.limit
 
 
+def artifact_of(run: Run) -> tuple:
+    return run.base_model, run.fairpriv.get("artifact_hash"), run.limit
+
+
+def native_rows(runs: list[Run]) -> dict[tuple, tuple]:
+    """The row of each (base model, artifact hash, limit) evaluated through ``<name>-hf``."""
+    return {artifact_of(r): row_key(r) for r in runs if not r.exported and r.fairpriv.get("artifact_hash")}
+
+
 def group(runs: list[Run], notes: list[str]) -> list[RowRuns]:
     groups: dict[tuple, RowRuns] = {}
+    native = native_rows(runs)
     for run in runs:
-        clashes = groups.setdefault(row_key(run), RowRuns(row_key(run))).add(run)
+        key = row_key(run, native)
+        clashes = groups.setdefault(key, RowRuns(key)).add(run)
         if clashes:
             notes.append(f"{run.path}: {', '.join(clashes)} also evaluated by another run of the same variant; "
                          "the newest is shown")
@@ -99,7 +117,7 @@ def column_of(spec: ColumnSpec, groups: list[RowRuns]) -> Column:
 
 
 def make_row(g: RowRuns, specs: list[ColumnSpec], out: Path) -> Row:
-    first = next(iter(g.runs.values()))
+    first = g.named or next(iter(g.runs.values()))
     values = {s.key: value_of(g.runs[s.task], s, out) for s in specs if s.task in g.runs}
     values = {k: v for k, v in values.items() if v is not None}
     exp = first.experiment

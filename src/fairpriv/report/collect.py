@@ -19,9 +19,13 @@ from typing import Any
 
 from fairpriv.scorers.md_judge import DEFAULT_MODEL as DEFAULT_JUDGE_MODEL
 
-# Model arguments that change how a model runs, not which model it is.
+# Model arguments that change how a model runs, not which model it is: HFLM's and lm-eval's vLLM model's.
 RUNTIME_KEYS = frozenset({"pretrained", "dtype", "device", "batch_size", "max_batch_size", "max_length",
-                          "trust_remote_code", "parallelize", "device_map", "refit"})
+                          "trust_remote_code", "parallelize", "device_map", "refit", "attn_implementation",
+                          "tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization", "max_model_len",
+                          "enforce_eager", "swap_space", "max_num_seqs", "seed", "quantization", "lora_local_path",
+                          "enable_prefix_caching"})
+EXPORT_RECORD = "fairpriv_export.json"  # what `fairpriv export` writes beside an exported model's files
 
 
 class ReportError(ValueError):
@@ -44,11 +48,25 @@ class Run:
 
     @property
     def base_model(self) -> str:
-        return str(self.model_args.get("pretrained") or self.config.get("model") or "?")
+        ref = self.exported.get("base_model_ref") or {}
+        return str(ref.get("pretrained") or self.model_args.get("pretrained") or self.config.get("model") or "?")
 
     @property
     def fairpriv(self) -> dict[str, Any]:
-        return self.config.get("fairpriv") or {}
+        return self.config.get("fairpriv") or export_block(self.exported)
+
+    @cached_property
+    def exported(self) -> dict[str, Any]:
+        """The ``fairpriv_export.json`` of the model this run evaluated when it is a ``fairpriv export`` folder given
+        to a plain model (``--model hf|vllm pretrained=DIR``, or vLLM's ``lora_local_path=DIR``), read where the
+        folder is now (relative paths from the current folder); {} otherwise, and for a run with its own block."""
+        if self.config.get("fairpriv"):
+            return {}
+        for key in ("lora_local_path", "pretrained"):
+            record = read_export_record(self.model_args.get(key))
+            if record:
+                return record
+        return {}
 
     @property
     def intervention(self) -> str | None:
@@ -57,6 +75,8 @@ class Run:
     @property
     def variant_config(self) -> dict[str, Any]:
         """The keys that name the variant: model args minus runtime keys (an explicit artifact by its hash)."""
+        if self.exported:  # named by its artifact, as `<name>-hf artifact=FOLDER` is
+            return {"artifact": str(self.exported.get("artifact_hash"))[:12]}
         config = {k: v for k, v in self.model_args.items() if k not in RUNTIME_KEYS}
         for alias in ("artifact", "mask"):
             if alias in config:
@@ -134,6 +154,27 @@ class Run:
     def samples(self, task: str) -> list[dict[str, Any]] | None:
         path = self.sample_files.get(task)
         return None if path is None else read_samples(path)
+
+
+def read_export_record(folder: Any) -> dict[str, Any]:
+    """The export record in ``folder``, {} when there is none or it is not one (a report never fails on it)."""
+    if not folder:
+        return {}
+    try:
+        record = json.loads((Path(str(folder)) / EXPORT_RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    ok = isinstance(record, dict) and record.get("fairpriv_export") == 1 and record.get("intervention")
+    return record if ok else {}
+
+
+def export_block(record: dict[str, Any]) -> dict[str, Any]:
+    """An export record as the ``fairpriv`` block that ``<name>-hf`` writes into its results."""
+    if not record:
+        return {}
+    keys = ("intervention", "intervention_version", "config", "artifact_hash", "artifact_path", "facts",
+            "base_model")
+    return {**{k: record.get(k) for k in keys}, "artifact_source": "export", "dtype": record.get("dtype")}
 
 
 def parse_arg_string(text: str) -> dict[str, str]:
