@@ -27,7 +27,6 @@ full fine-tuning and DoRA change the weights in ways no LoRA adapter expresses, 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -248,20 +247,15 @@ def split_variant_args(name: str, args: dict[str, Any]) -> tuple[dict, dict]:
 def cached_artifact(name: str, config_kw: dict, options: dict[str, Any]) -> Artifact:
     """The artifact ``<name>-hf`` uses for these arguments: the on-demand cache's, fitted there when missing.
     ``options``: :func:`fairpriv.models.args.load_options` of the model keys."""
-    from fairpriv.fit import base_identity, load_model
     from fairpriv.interventions import get
-    from fairpriv.interventions.fitting import cache_dir, fit_cached
+    from fairpriv.models.variant import artifact_for
 
     cls = get(name)
     intervention = cls(cls.Config.from_args(config_kw, owner=f"fairpriv export {name}"))
     if not intervention.requires_fit:
         raise ExportError(f"intervention '{name}' has no artifact to export (it needs no fit); evaluate it with "
                           f"--model {name}-hf")
-    identity = base_identity(options)
-    with contextlib.suppress(ArtifactError):  # the cache's artifact, without loading the model to fit
-        return load_artifact(cache_dir(intervention, identity), name)
-    model, tokenizer = load_model(**options)
-    return fit_cached(intervention, model, tokenizer, identity)[0]
+    return artifact_for(intervention, options)[0]
 
 
 # --------------------------------------------------------------------------------------------------------------

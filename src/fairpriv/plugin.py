@@ -1,6 +1,6 @@
 """What fairpriv adds to lm-eval, applied when lm-eval's own modules load (all three entry doors end here).
 
-* ``lm_eval.api.registry``: every intervention becomes a lazy model ``<name>-hf`` (lm-eval's built-in models are
+* ``lm_eval.api.registry``: every intervention becomes two lazy models, ``<name>-hf`` and ``<name>-vllm`` (lm-eval's built-in models are
   registered first: lm-eval only fills an *empty* registry by itself);
 * ``lm_eval.tasks.manager``: fairpriv's task folder is added to every TaskManager's include paths, next to a
   user's ``--include_path``;
@@ -58,22 +58,27 @@ def register_models(registry_module: ModuleType | None = None) -> None:
 
 
 def register_model_names(intervention_names: Iterable[str]) -> None:
-    """Lazy lm-eval entries ``<name>-hf`` -> ``fairpriv.models.hf:lm_for__<name>`` (only if lm-eval is loaded)."""
+    """Lazy lm-eval entries ``<name>-hf`` -> ``fairpriv.models.hf:lm_for__<name>`` and ``<name>-vllm`` ->
+    ``fairpriv.models.vllm:lm_for__<name>`` (only if lm-eval is loaded; vLLM itself is imported on first use)."""
     if "lm_eval.api.registry" not in sys.modules:
         return
     from lm_eval.api.registry import model_registry
 
     for name in intervention_names:
-        if model_name(name) not in model_registry:
-            model_registry.register(model_name(name), target=model_target(name))
+        for engine in ENGINES:
+            if model_name(name, engine) not in model_registry:
+                model_registry.register(model_name(name, engine), target=model_target(name, engine))
 
 
-def model_name(intervention: str) -> str:
-    return f"{intervention}-hf"
+ENGINES = ("hf", "vllm")  # the suffix of a model name and the fairpriv.models module that implements it
 
 
-def model_target(intervention: str) -> str:
-    return f"fairpriv.models.hf:{CLASS_PREFIX}{intervention}"
+def model_name(intervention: str, engine: str = "hf") -> str:
+    return f"{intervention}-{engine}"
+
+
+def model_target(intervention: str, engine: str = "hf") -> str:
+    return f"fairpriv.models.{engine}:{CLASS_PREFIX}{intervention}"
 
 
 def add_task_folder(manager_module: ModuleType) -> None:

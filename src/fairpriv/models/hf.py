@@ -14,7 +14,6 @@ intervention, its config, the artifact hash and the facts in its manifest reach 
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,11 +21,12 @@ from typing import Any, ClassVar
 from lm_eval.models.huggingface import HFLM
 
 from fairpriv.interventions import registry
-from fairpriv.interventions.artifacts import Artifact, ArtifactError, canonical_hash, load_artifact
+from fairpriv.interventions.artifacts import Artifact
 from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
 from fairpriv.interventions.fitting import fit_cached
-from fairpriv.models import cache
-from fairpriv.models.identity import base_model_identity, same_base_model
+from fairpriv.models import cache, variant
+from fairpriv.models.identity import base_model_identity
+from fairpriv.models.variant import OWN_KEYS, as_flag, follow_lm_eval_logging
 from fairpriv.plugin import CLASS_PREFIX
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ FROM_PRETRAINED_KEYS = frozenset(
     {"attn_implementation", "device_map", "low_cpu_mem_usage", "load_in_8bit", "load_in_4bit",
      "bnb_4bit_compute_dtype", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant"}
 )
-OWN_KEYS = frozenset({"artifact", "refit", "allow_base_mismatch"})
-
 cache.install()
 
 
@@ -80,13 +78,7 @@ class InterventionLM(HFLM):
 
     @classmethod
     def _take_alias(cls, kwargs: dict[str, Any], artifact: str | None) -> str | None:
-        """``mask=PATH`` (an intervention's own name for ``artifact=``) is taken out of ``kwargs``."""
-        alias = cls.intervention_cls.artifact_alias
-        if alias is None or alias not in kwargs:
-            return artifact
-        if artifact is not None:
-            raise ConfigError(f"{cls._owner()} got both artifact= and {alias}=; they mean the same thing: give one")
-        return kwargs.pop(alias)
+        return variant.take_alias(cls.intervention_cls, kwargs, artifact, cls._owner())
 
     @classmethod
     def _split_args(cls, kwargs: dict[str, Any]) -> tuple[dict, dict]:
@@ -112,36 +104,13 @@ class InterventionLM(HFLM):
 
     def _resolve_artifact(self) -> tuple[Artifact | None, str | None]:
         if self._fp_artifact_arg:
-            art = load_artifact(Path(self._fp_artifact_arg), self.intervention.name)
-            self._check_given_config(art)
-            self._check_base_model(art)
+            art, self.intervention, self._fp_base_mismatch = variant.given_artifact(
+                self._fp_artifact_arg, self.intervention, self._fp_given_keys, self.base_identity(),
+                self._fp_allow_mismatch)
             return art, "given"
         if not self.intervention.requires_fit:
             return None, None
         return fit_cached(self.intervention, self._model, self.tokenizer, self.base_identity(), self._fp_refit)
-
-    def _check_given_config(self, art: Artifact) -> None:
-        """Config keys given next to ``artifact=`` must agree with the artifact's own config."""
-        mine, theirs = self.intervention.config.to_dict(), art.manifest["config"]
-        clash = sorted(k for k in self._fp_given_keys if theirs.get(k) != mine[k])
-        if clash:
-            raise ConfigError(
-                f"artifact {art.path} was fitted with {', '.join(f'{k}={theirs.get(k)!r}' for k in clash)}, "
-                f"which contradicts the model_args given; drop those keys or fit a new artifact"
-            )
-        self.intervention = type(self.intervention)(type(self.intervention.config).from_args(theirs))
-
-    def _check_base_model(self, art: Artifact) -> None:
-        """A given artifact must have been fitted on the model being loaded, unless ``allow_base_mismatch=true``."""
-        theirs, mine = art.manifest.get("base_model"), self.base_identity()
-        if same_base_model(theirs, mine):
-            return
-        if not self._fp_allow_mismatch:
-            raise ArtifactError(base_mismatch_message(art.path, theirs, mine, self.intervention.name))
-        log.warning("fairpriv: applying artifact %s, fitted on another base model, because allow_base_mismatch=true "
-                    "(fitted on %s; loaded %s)", art.path, _show(theirs), _show(mine))
-        self._fp_base_mismatch = {"allowed_by": "allow_base_mismatch=true", "artifact_base_model": theirs,
-                                  "loaded_base_model": mine}
 
     def base_identity(self) -> dict[str, Any]:
         if self._fp_base_identity is None:
@@ -154,60 +123,13 @@ class InterventionLM(HFLM):
     @property
     def fairpriv_cache_salt(self) -> str:
         """What tells this variant's cached answers apart from its base model's (see fairpriv.models.cache)."""
-        art = self.artifact.hash if self.artifact else None
-        parts = [self.intervention.name, self.intervention.version, self.intervention.config.to_dict(), art]
-        return canonical_hash(parts + [self.base_identity()])[:16]
+        return variant.cache_salt(self.intervention, self.artifact, self.base_identity())
 
     def get_model_info(self) -> dict[str, Any]:
         info = super().get_model_info()
-        info["fairpriv"] = {
-            "intervention": self.intervention.name,
-            "intervention_version": self.intervention.version,
-            "config": self.intervention.config.to_dict(),
-            "artifact_hash": self.artifact.hash if self.artifact else None,
-            "artifact_path": str(self.artifact.path) if self.artifact else None,
-            "artifact_source": self.artifact_source,
-            "facts": self.artifact.manifest.get("facts", {}) if self.artifact else {},
-            "base_model": self.base_identity(),
-        }
-        if self._fp_base_mismatch is not None:
-            info["fairpriv"]["base_model_mismatch"] = self._fp_base_mismatch
+        info["fairpriv"] = variant.results_block(self.intervention, self.artifact, self.artifact_source,
+                                                 self.base_identity(), self._fp_base_mismatch)
         return info
-
-
-def as_flag(value: Any, key: str, owner: str) -> bool:
-    """A true/false model argument (lm-eval passes ``true`` as True; the Python API may pass the string)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "false", "0", "no", ""):
-        return text in ("true", "1", "yes")
-    raise ConfigError(f"{owner}: {key} must be true or false; got {value!r}")
-
-
-def base_mismatch_message(path: Any, theirs: Any, mine: Any, name: str) -> str:
-    return (f"artifact {path} was fitted on the base model {_show(theirs)}, but the model loaded here is "
-            f"{_show(mine)}; an artifact applied to another model gives meaningless results. Load the model it was "
-            f"fitted on, fit one for this model (`fairpriv fit {name} --model_args pretrained=...`), or add "
-            f"allow_base_mismatch=true to the model_args to apply it anyway (the results record the override)")
-
-
-def _show(identity: Any) -> str:
-    return json.dumps(identity, sort_keys=True, default=str)
-
-
-def follow_lm_eval_logging() -> None:
-    """Show fairpriv's messages (fitted or cached artifact, counts) where lm-eval shows its own, at its level.
-
-    lm-eval's CLI gives its ``lm_eval`` logger a handler and stops propagation; the ``fairpriv`` logger gets the same
-    handlers unless someone configured it already."""
-    ours, theirs = logging.getLogger("fairpriv"), logging.getLogger("lm_eval")
-    if ours.handlers or not theirs.handlers:
-        return
-    for handler in theirs.handlers:
-        ours.addHandler(handler)
-    ours.setLevel(theirs.getEffectiveLevel())
-    ours.propagate = False
 
 
 _CLASSES: dict[str, type[InterventionLM]] = {}
@@ -223,7 +145,7 @@ def model_class(name: str) -> type[InterventionLM]:
                 f"intervention '{name}' has config fields {sorted(clash)} that clash with model arguments "
                 f"of HFLM/fairpriv; rename them in its Config"
             )
-        title = "".join(part.title() for part in name.replace("_", "-").split("-"))
+        title = variant.class_title(name)
         attrs = {"intervention_cls": intervention_cls, "__module__": __name__, "__doc__": intervention_cls.description}
         _CLASSES[name] = type(f"{title}HFLM", (InterventionLM,), attrs)
     return _CLASSES[name]

@@ -1,0 +1,163 @@
+"""What ``<name>-hf`` and ``<name>-vllm`` share: which artifact a variant uses, the checks on a given one, and the
+``fairpriv`` block its results carry (so that ``fairpriv report`` puts runs of one variant on either engine in one
+row).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from fairpriv.interventions.artifacts import Artifact, ArtifactError, canonical_hash, load_artifact
+from fairpriv.interventions.base import ConfigError, Intervention
+from fairpriv.models.identity import same_base_model
+
+log = logging.getLogger(__name__)
+
+OWN_KEYS = frozenset({"artifact", "refit", "allow_base_mismatch"})
+
+
+def take_alias(intervention_cls: type[Intervention], kwargs: dict[str, Any], artifact: str | None,
+               owner: str) -> str | None:
+    """``mask=PATH`` (an intervention's own name for ``artifact=``) taken out of ``kwargs``."""
+    alias = intervention_cls.artifact_alias
+    if alias is None or alias not in kwargs:
+        return artifact
+    if artifact is not None:
+        raise ConfigError(f"{owner} got both artifact= and {alias}=; they mean the same thing: give one")
+    return kwargs.pop(alias)
+
+
+def as_flag(value: Any, key: str, owner: str) -> bool:
+    """A true/false model argument (lm-eval passes ``true`` as True; the Python API may pass the string)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "false", "0", "no", ""):
+        return text in ("true", "1", "yes")
+    raise ConfigError(f"{owner}: {key} must be true or false; got {value!r}")
+
+
+def given_artifact(path: str | Path, intervention: Intervention, given_keys: set[str], base: dict[str, Any],
+                   allow_mismatch: bool) -> tuple[Artifact, Intervention, dict[str, Any] | None]:
+    """``artifact=PATH``: the artifact, the intervention rebuilt with the artifact's own config, and the record of an
+    allowed base-model mismatch (None when the bases agree). Config keys given next to it must agree with it."""
+    art = load_artifact(Path(path), intervention.name)
+    check_given_config(art, intervention, given_keys)
+    cls = type(intervention)
+    return art, cls(cls.Config.from_args(art.manifest["config"])), base_mismatch(art, base, allow_mismatch)
+
+
+def check_given_config(art: Artifact, intervention: Intervention, given_keys: set[str]) -> None:
+    mine, theirs = intervention.config.to_dict(), art.manifest["config"]
+    clash = sorted(k for k in given_keys if theirs.get(k) != mine[k])
+    if clash:
+        raise ConfigError(
+            f"artifact {art.path} was fitted with {', '.join(f'{k}={theirs.get(k)!r}' for k in clash)}, "
+            f"which contradicts the model_args given; drop those keys or fit a new artifact"
+        )
+
+
+def base_mismatch(art: Artifact, mine: dict[str, Any], allowed: bool) -> dict[str, Any] | None:
+    """None when ``art`` was fitted on the model being loaded; else the override record if ``allowed``, or an error."""
+    theirs = art.manifest.get("base_model")
+    if same_base_model(theirs, mine):
+        return None
+    if not allowed:
+        raise ArtifactError(base_mismatch_message(art.path, theirs, mine, intervention_name(art)))
+    log.warning("fairpriv: applying artifact %s, fitted on another base model, because allow_base_mismatch=true "
+                "(fitted on %s; loaded %s)", art.path, _show(theirs), _show(mine))
+    return {"allowed_by": "allow_base_mismatch=true", "artifact_base_model": theirs, "loaded_base_model": mine}
+
+
+def intervention_name(art: Artifact) -> str:
+    return str(art.manifest.get("intervention", "NAME"))
+
+
+def base_mismatch_message(path: Any, theirs: Any, mine: Any, name: str) -> str:
+    return (f"artifact {path} was fitted on the base model {_show(theirs)}, but the model loaded here is "
+            f"{_show(mine)}; an artifact applied to another model gives meaningless results. Load the model it was "
+            f"fitted on, fit one for this model (`fairpriv fit {name} --model_args pretrained=...`), or add "
+            f"allow_base_mismatch=true to the model_args to apply it anyway (the results record the override)")
+
+
+def _show(identity: Any) -> str:
+    return json.dumps(identity, sort_keys=True, default=str)
+
+
+def results_block(intervention: Intervention, artifact: Artifact | None, source: str | None, base: dict[str, Any],
+                  mismatch: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``fairpriv`` block of a variant's results (``get_model_info``), the same for every engine."""
+    block = {
+        "intervention": intervention.name,
+        "intervention_version": intervention.version,
+        "config": intervention.config.to_dict(),
+        "artifact_hash": artifact.hash if artifact else None,
+        "artifact_path": str(artifact.path) if artifact else None,
+        "artifact_source": source,
+        "facts": artifact.manifest.get("facts", {}) if artifact else {},
+        "base_model": base,
+    }
+    if mismatch is not None:
+        block["base_model_mismatch"] = mismatch
+    return block
+
+
+def cache_salt(intervention: Intervention, artifact: Artifact | None, base: dict[str, Any]) -> str:
+    """What tells a variant's cached answers apart from its base model's (see :mod:`fairpriv.models.cache`)."""
+    parts = [intervention.name, intervention.version, intervention.config.to_dict(),
+             artifact.hash if artifact else None]
+    return canonical_hash(parts + [base])[:16]
+
+
+def follow_lm_eval_logging() -> None:
+    """Show fairpriv's messages (fitted or cached artifact, counts) where lm-eval shows its own, at its level.
+
+    lm-eval's CLI gives its ``lm_eval`` logger a handler and stops propagation; the ``fairpriv`` logger gets the same
+    handlers unless someone configured it already."""
+    ours, theirs = logging.getLogger("fairpriv"), logging.getLogger("lm_eval")
+    if ours.handlers or not theirs.handlers:
+        return
+    for handler in theirs.handlers:
+        ours.addHandler(handler)
+    ours.setLevel(theirs.getEffectiveLevel())
+    ours.propagate = False
+
+
+def class_title(name: str) -> str:
+    """``zero-rows`` -> ``ZeroRows`` (the start of a generated class name)."""
+    return "".join(part.title() for part in name.replace("_", "-").split("-"))
+
+
+def artifact_for(intervention: Intervention, options: dict[str, Any], refit: bool = False) -> tuple[Artifact, str]:
+    """The artifact ``<name>-hf`` uses for a model loaded with ``options`` (:func:`fairpriv.models.args.load_options`):
+    the on-demand cache's (``"cache"``), or fitted into it (``"fitted"``); the base model is loaded only to fit, and
+    freed afterwards."""
+    from fairpriv.fit import base_identity, load_model
+    from fairpriv.interventions.fitting import cache_dir, fit_cached
+
+    identity = base_identity(options)
+    if not refit:
+        try:
+            return load_artifact(cache_dir(intervention, identity), intervention.name), "cache"
+        except ArtifactError:
+            pass
+    model, tokenizer = load_model(**options)
+    try:
+        return fit_cached(intervention, model, tokenizer, identity, refit)
+    finally:
+        del model
+        free_memory()
+
+
+def free_memory() -> None:
+    """Give back what a model loaded for a fit or an export held (before an engine claims the device)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

