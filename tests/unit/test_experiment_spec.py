@@ -24,7 +24,7 @@ def test_plain_spec_gets_a_base_variant_and_one_cell_per_task():
     assert [v.name for v in exp.variants] == ["base"]
     assert [(c.variant.name, c.task) for c in exp.cells] == [("base", "a"), ("base", "b")]
     assert exp.cells[0].model_args == {"pretrained": MODEL}
-    assert exp.variants[0].lm_eval_model == "hf"
+    assert exp.variants[0].lm_eval_model() == "hf"
 
 
 def test_zipped_sweep_makes_one_variant_per_position_with_the_first_key_as_axis():
@@ -34,7 +34,7 @@ def test_zipped_sweep_makes_one_variant_per_position_with_the_first_key_as_axis(
     assert names == ["base", "dean@p=0.0001,q=0.0001", "dean@p=0.0003,q=0.0003"]
     point = exp.variants[2]
     assert point.config == {"mode": "set", "p": 3e-4, "q": 3e-4}
-    assert point.sweep == ("p", 3e-4) and point.family == "dean" and point.lm_eval_model == "dean-hf"
+    assert point.sweep == ("p", 3e-4) and point.family == "dean" and point.lm_eval_model() == "dean-hf"
     assert len(exp.cells) == 3 * 2
 
 
@@ -49,7 +49,7 @@ def test_variant_tasks_replace_the_spec_tasks():
     ({"tasks": ["a", "a"]}, "lists a name twice"),
     ({"models": None}, "models: expected a non-empty list"),
     ({"settings": {"limit": -1}}, "settings.limit must be a positive number"),
-    ({"settings": {"batch_size": "auto"}}, "settings.batch_size must be a positive integer"),
+    ({"settings": {"batch_size": "max"}}, "settings.batch_size must be a positive integer or auto"),
     ({"settings": {"metadata": [1]}}, "settings.metadata must be a mapping"),
     ({"settings": {"threads": 2}}, "unknown key 'threads'"),
     ({"variants": ["dean"]}, "variants must be a mapping"),

@@ -206,9 +206,14 @@ class Runner:
                 self.progress.failed[cell] = repr(exc)
 
     def run_variant(self, model: str, variant: Variant, cells: list[Cell]) -> None:
-        """Build the variant's model once (fitting it if needed), then evaluate its cells one by one."""
+        """Per engine the variant's cells use, build its model once (fitting it if needed; a vLLM engine starts
+        once), then evaluate those cells one by one."""
+        for engine in dict.fromkeys(cell.engine for cell in cells):
+            self.run_engine(model, variant, [c for c in cells if c.engine == engine], engine)
+
+    def run_engine(self, model: str, variant: Variant, cells: list[Cell], engine: str) -> None:
         started = time.monotonic()
-        lm = build_lm(model, variant, self.settings)
+        lm = build_lm(model, variant, self.settings, engine)
         build_seconds = time.monotonic() - started
         for cell in cells:
             self.announce(cell)
@@ -218,6 +223,10 @@ class Runner:
             if self.on_done is not None:
                 self.on_done(cell, seconds)
         del lm
+        if engine != "hf":
+            from fairpriv.models.variant import free_memory
+
+            free_memory()  # the engine's memory back before the next variant's
 
     def announce(self, cell: Cell) -> None:
         if self.job is not None:
@@ -266,23 +275,51 @@ def seeds(seed: int | None) -> dict[str, int]:
     return {} if seed is None else {name: int(seed) for name in names}
 
 
-def build_lm(model: str, variant: Variant, settings: dict[str, Any]):
-    """The lm-eval model of one variant (an intervention fits or loads its cached artifact here)."""
-    import fairpriv  # noqa: F401  (registers the <name>-hf models)
+def build_lm(model: str, variant: Variant, settings: dict[str, Any], engine: str = "hf"):
+    """The lm-eval model of one variant on ``engine`` (an intervention fits or loads its cached artifact here), with
+    the keys of ``settings.model_args`` that this engine takes."""
+    import fairpriv  # noqa: F401  (registers the <name>-hf and <name>-vllm models)
     from lm_eval.api.registry import get_model
 
-    args = {"pretrained": model, **variant.config}
-    return get_model(variant.lm_eval_model).create_from_arg_obj(
-        args, {"batch_size": settings["batch_size"], "device": settings["device"]})
+    cls = get_model(variant.lm_eval_model(engine))
+    extra = engine_args(settings["model_args"], engine, cls, variant.backend or settings["backend"])
+    args = {"pretrained": model, **extra, **variant.config}
+    place = {"device": settings["device"]} if engine == "hf" or variant.intervention else {}  # plain vllm: no device
+    return cls.create_from_arg_obj(args, {"batch_size": settings["batch_size"], **place})
+
+
+def engine_args(model_args: dict[str, Any], engine: str, cls: type, backend: str) -> dict[str, Any]:
+    """The keys of ``settings.model_args`` for ``engine``: HF's loading keys go to HF cells, vLLM's engine keys to
+    vLLM cells, keys both know (dtype, max_length...) to both. A key HF does not know is an error when the variant's
+    backend is ``hf``; with ``vllm`` it is left out of the cells routed to HF, and vLLM checks it."""
+    from fairpriv.experiment.spec import SpecError
+    from fairpriv.models.hf import FROM_PRETRAINED_KEYS, HFLM_KEYS
+
+    hf_keys = HFLM_KEYS | FROM_PRETRAINED_KEYS
+    if engine == "hf":
+        unknown = sorted(k for k in model_args if k not in hf_keys)
+        if unknown and backend == "hf":
+            raise SpecError(f"settings.model_args {unknown} are not Hugging Face model arguments (HF accepts: "
+                            f"{', '.join(sorted(hf_keys))}); vLLM's keys need backend: vllm")
+        return {k: v for k, v in model_args.items() if k in hf_keys}
+    return {k: v for k, v in model_args.items() if k in vllm_keys(cls) or k not in hf_keys}  # vLLM checks the rest
+
+
+def vllm_keys(cls: type) -> frozenset[str]:
+    """What lm-eval's VLLM (or a ``<name>-vllm`` class) and vLLM's engine accept, plus the base model's keys."""
+    from fairpriv.models.vllm import BASE_KEYS, engine_keys
+
+    keys = getattr(cls, "engine_keys", None)
+    return (keys if isinstance(keys, frozenset) else engine_keys(cls)) | set(BASE_KEYS)
 
 
 def save(results: dict[str, Any], cell: Cell, experiment: Experiment, tracker, folder: Path) -> Path:
     """Write lm-eval's results and samples files, named as the CLI names them."""
     samples = results.pop("samples")
-    results["config"].update(model=cell.variant.lm_eval_model, model_args=cell.model_args)
+    results["config"].update(model=cell.lm_eval_model, model_args=cell.model_args)
     results["fairpriv_experiment"] = experiment_entry(experiment, cell)
     tracker.general_config_tracker.log_experiment_args(
-        model_source=cell.variant.lm_eval_model, model_args=cell.model_args, system_instruction=None,
+        model_source=cell.lm_eval_model, model_args=cell.model_args, system_instruction=None,
         chat_template=tracker.general_config_tracker.chat_template, fewshot_as_multiturn=False)
     tracker.save_results_aggregated(results=results, samples=samples)
     for task_name in results["configs"]:

