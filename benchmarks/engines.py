@@ -103,7 +103,7 @@ def main() -> None:
     tokens = generated_tokens(hf.tokenizer, ref)
     rows = [("HF generate, batch 16", t_hf, ref)]
     for batch in opts.hf_batches:
-        hf.batch_size_per_gpu = hf.batch_size = batch
+        hf.batch_size_per_gpu = batch  # what HFLM.batch_size reads
         out, t = timed(hf.generate_until, copy.deepcopy(gen))
         rows.append((f"HF generate, batch {batch}", t, out))
     del hf

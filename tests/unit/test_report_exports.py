@@ -106,3 +106,19 @@ def test_the_export_block_mirrors_the_hf_models_block(tmp_path):
     block = export_block(read_export_record(write_export(tmp_path / "e")))
     assert block["intervention"] == "dean" and block["artifact_hash"] == HASH and block["facts"] == FACTS
     assert block["artifact_source"] == "export" and block["dtype"] == "bfloat16"
+
+
+def test_a_name_vllm_run_joins_the_hf_row_even_with_engine_keys_the_report_does_not_know(tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(RUNS, runs)
+    shutil.copytree(runs / "dean", runs / "dean-vllm")
+
+    def as_dean_vllm(data):
+        data["config"]["fairpriv"].update(engine="vllm", engine_args=["kv_cache_dtype", "tensor_parallel_size"])
+        data["config"]["model"] = "dean-vllm"
+        data["config"]["model_args"].update(kv_cache_dtype="auto", tensor_parallel_size=2)
+        data["date"] = 9.0
+    edit_results(runs / "dean-vllm", as_dean_vllm)
+    board = build(find_runs(runs), tmp_path / "out")
+    assert sorted(r.variant for r in board.rows) == ["base", "dean p=0.001 q=0.001", "dp epsilon=8"]
+    assert any("also evaluated by another run of the same variant" in n for n in board.notes)

@@ -77,7 +77,8 @@ class Run:
         """The keys that name the variant: model args minus runtime keys (an explicit artifact by its hash)."""
         if self.exported:  # named by its artifact, as `<name>-hf artifact=FOLDER` is
             return {"artifact": str(self.exported.get("artifact_hash"))[:12]}
-        config = {k: v for k, v in self.model_args.items() if k not in RUNTIME_KEYS}
+        engine = set(self.fairpriv.get("engine_args") or ())  # what a <name>-vllm run says were engine keys
+        config = {k: v for k, v in self.model_args.items() if k not in RUNTIME_KEYS and k not in engine}
         for alias in ("artifact", "mask"):
             if alias in config:
                 config[alias] = str(self.fairpriv.get("artifact_hash", config[alias]))[:12]
