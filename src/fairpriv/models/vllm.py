@@ -197,6 +197,20 @@ def divergence_unsupported(self: Any, requests: Any, disable_tqdm: bool = False)
         f"with --model {name}-hf and the same model_args minus the vLLM keys (fairpriv run does that by itself)")
 
 
+def _unroute_plain_vllm() -> None:
+    """Put lm-eval's own placeholder back under ``vllm`` before its module registers the class there (lm-eval allows
+    that upgrade only from its own placeholder; see :func:`fairpriv.plugin.route_plain_vllm_on_cpu`)."""
+    import sys
+
+    if "lm_eval.api.registry" not in sys.modules:
+        return
+    from lm_eval.api.registry import model_registry
+
+    entries = getattr(model_registry, "_objs", {})
+    if entries.get("vllm") == "fairpriv.models.vllm:VLLM":
+        entries["vllm"] = "lm_eval.models.vllm_causallms:VLLM"
+
+
 _CLASSES: dict[str, type] = {}
 
 
@@ -222,6 +236,7 @@ which is also how vLLM tells that it runs on a CPU) when no ``vllm`` distributio
     import importlib.metadata as metadata
 
     name = "lm_eval.models.vllm_causallms"
+    _unroute_plain_vllm()
     try:
         metadata.version("vllm")
         return importlib.import_module(name)
@@ -242,8 +257,9 @@ def model_class(name: str) -> type:
     """The lm-eval model class ``<name>-vllm`` (made once per process)."""
     if name not in _CLASSES:
         intervention_cls, base = registry.get(name), vllm_class()
-        keys = engine_keys(base)
-        clash = set(intervention_cls.Config.keys()) & (keys | OWN_KEYS | set(BASE_KEYS))
+        config = set(intervention_cls.Config.keys())
+        keys = engine_keys(base) - config  # a config key that vLLM also has (DEAN's seed) is the intervention's
+        clash = config & (OWN_KEYS | set(BASE_KEYS))
         if clash:
             raise ConfigError(f"intervention '{name}' has config fields {sorted(clash)} that clash with model "
                               "arguments of vLLM/fairpriv; rename them in its Config (it runs on --model "

