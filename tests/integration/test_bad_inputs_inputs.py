@@ -202,7 +202,8 @@ BAD_SPECS = {
     "limit-true": (SPEC_HEAD + "settings: {limit: true}\n", "settings.limit must be a positive number (items per "
                    f"task, a whole number, or a fraction < 1); got True, a boolean ({BOOL})"),
     "batch-size-on": (SPEC_HEAD + "settings: {batch_size: on}\n", "settings.batch_size must be a positive integer "
-                      f"(`auto` picks 64 on CPU); got True, a boolean ({BOOL})"),
+                      "or auto (HF: lm-eval's search, which picks 64 on CPU; vLLM: its own scheduling); got True, a "
+                      f"boolean ({BOOL})"),
     "seed-yes": (SPEC_HEAD + "settings: {seed: yes}\n", "settings.seed must be a whole number >= 0"),
     "epsilon-yes": (SPEC_HEAD + "variants:\n  dp: {intervention: dp, config: {epsilon: yes}}\n",
                     f"variants.dp: 'epsilon' is True, a boolean, but 'epsilon' takes a number; write a number, "
