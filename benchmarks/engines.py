@@ -80,9 +80,10 @@ def hf_model(path: str, batch: int):
 
 
 def vllm_model(path: str):
-    from fairpriv.models.vllm import cpu_engine_defaults, vllm_class
+    from fairpriv.models.vllm import cpu_engine_defaults, engine_start_env, vllm_class
 
-    return vllm_class()(pretrained=path, dtype="float32", batch_size="auto", **cpu_engine_defaults({}))
+    with engine_start_env():  # what <name>-vllm does on a CPU
+        return vllm_class()(pretrained=path, dtype="float32", batch_size="auto", **cpu_engine_defaults({}))
 
 
 def main() -> None:
