@@ -190,3 +190,32 @@ def test_dean_vllm_on_the_embedded_model_judges_like_dean_hf(tmp_path):
             assert differ <= 1
             rates = [run["results"][task]["awareness,judged"] for run in runs.values()]
             assert abs(rates[0] - rates[1]) <= differ / len(answers["dean-hf"]) + 1e-12
+
+
+@needs_vllm
+def test_fairpriv_run_puts_a_vllm_variant_next_to_its_hf_twin_in_one_report_row(vllm_tiny, fairpriv_home,
+                                                                                  fixture_plugin, tmp_path):
+    """``backend: vllm`` on one variant: its cell runs on ``zero-rows-vllm`` (settings.model_args' vLLM key reaches
+    only it), the HF twin and the base on HF, and the report joins the two engines' runs of the variant."""
+    from fairpriv.experiment import runner, spec
+    from fairpriv.report.build import build
+    from fairpriv.report.collect import find_runs
+
+    raw = {"name": "engines", "models": [str(vllm_tiny)], "tasks": ["fairpriv_test_toy"],
+           "settings": {"batch_size": 2, "include_path": str(TEST_TASKS), "limit": 2,
+                        "model_args": {"max_model_len": 256, "dtype": "float32"}},
+           "variants": {"zr-hf": {"intervention": "zero-rows", "config": {"fraction": 0.1}},
+                        "zr-vllm": {"intervention": "zero-rows", "config": {"fraction": 0.1}, "backend": "vllm"}}}
+    exp, out = spec.parse(raw, source=str(tmp_path / "engines.yaml")), tmp_path / "runs"
+    runner.run(exp, out, echo=lambda m: None)
+    results = {c.variant.name: json.loads((out / c.folder / json.loads((out / c.folder / runner.MARKER)
+                                                                         .read_text())["results"]).read_text())
+               for c in exp.cells}
+    assert {k: r["config"]["model"] for k, r in results.items()} == {"base": "hf", "zr-hf": "zero-rows-hf",
+                                                                     "zr-vllm": "zero-rows-vllm"}
+    hf_block, vllm_block = results["zr-hf"]["config"]["fairpriv"], results["zr-vllm"]["config"]["fairpriv"]
+    assert vllm_block["engine_args"] == ["batch_size", "max_model_len"] and vllm_block["artifact_hash"] == hf_block["artifact_hash"]
+    acc = [results[k]["results"]["fairpriv_test_toy"]["acc,none"] for k in ("zr-hf", "zr-vllm")]
+    assert acc[0] == acc[1]
+    board = build(find_runs(out), tmp_path / "report", include_limited=True)
+    assert len([r for r in board.rows if r.intervention == "zero-rows"]) == 1

@@ -90,13 +90,13 @@ class FakeVLLM:
 
 def test_model_args_split_between_engines():
     args = {"dtype": "bfloat16", "tensor_parallel_size": 2, "parallelize": True, "max_length": 512}
-    assert runner.engine_args(args, "hf", object, "vllm") == {"dtype": "bfloat16", "parallelize": True,
+    assert runner.engine_args(args, "hf", object, True) == {"dtype": "bfloat16", "parallelize": True,
                                                               "max_length": 512}
-    assert runner.engine_args(args, "vllm", FakeVLLM, "vllm") == {"dtype": "bfloat16", "tensor_parallel_size": 2,
+    assert runner.engine_args(args, "vllm", FakeVLLM, True) == {"dtype": "bfloat16", "tensor_parallel_size": 2,
                                                                   "max_length": 512}
 
 
 def test_vllm_keys_on_an_hf_backend_are_an_error_naming_the_fix():
     with pytest.raises(SpecError, match=r"\['tensor_parallel_size'\] are not Hugging Face model arguments .* "
                                         r"need backend: vllm"):
-        runner.engine_args({"tensor_parallel_size": 2}, "hf", object, "hf")
+        runner.engine_args({"tensor_parallel_size": 2}, "hf", object, False)

@@ -213,7 +213,8 @@ class Runner:
 
     def run_engine(self, model: str, variant: Variant, cells: list[Cell], engine: str) -> None:
         started = time.monotonic()
-        lm = build_lm(model, variant, self.settings, engine)
+        on_vllm = any(c.engine == "vllm" for c in self.experiment.cells)
+        lm = build_lm(model, variant, self.settings, engine, on_vllm)
         build_seconds = time.monotonic() - started
         for cell in cells:
             self.announce(cell)
@@ -275,30 +276,30 @@ def seeds(seed: int | None) -> dict[str, int]:
     return {} if seed is None else {name: int(seed) for name in names}
 
 
-def build_lm(model: str, variant: Variant, settings: dict[str, Any], engine: str = "hf"):
+def build_lm(model: str, variant: Variant, settings: dict[str, Any], engine: str = "hf", on_vllm: bool = False):
     """The lm-eval model of one variant on ``engine`` (an intervention fits or loads its cached artifact here), with
-    the keys of ``settings.model_args`` that this engine takes."""
+    the keys of ``settings.model_args`` that this engine takes (``on_vllm``: some cell of the run is on vLLM)."""
     import fairpriv  # noqa: F401  (registers the <name>-hf and <name>-vllm models)
     from lm_eval.api.registry import get_model
 
     cls = get_model(variant.lm_eval_model(engine))
-    extra = engine_args(settings["model_args"], engine, cls, variant.backend or settings["backend"])
+    extra = engine_args(settings["model_args"], engine, cls, on_vllm or engine == "vllm")
     args = {"pretrained": model, **extra, **variant.config}
     place = {"device": settings["device"]} if engine == "hf" or variant.intervention else {}  # plain vllm: no device
     return cls.create_from_arg_obj(args, {"batch_size": settings["batch_size"], **place})
 
 
-def engine_args(model_args: dict[str, Any], engine: str, cls: type, backend: str) -> dict[str, Any]:
+def engine_args(model_args: dict[str, Any], engine: str, cls: type, on_vllm: bool) -> dict[str, Any]:
     """The keys of ``settings.model_args`` for ``engine``: HF's loading keys go to HF cells, vLLM's engine keys to
-    vLLM cells, keys both know (dtype, max_length...) to both. A key HF does not know is an error when the variant's
-    backend is ``hf``; with ``vllm`` it is left out of the cells routed to HF, and vLLM checks it."""
+    vLLM cells, keys both know (dtype, max_length...) to both. A key HF does not know is an error when no cell of
+    the run is on vLLM (``on_vllm``); otherwise it is left out of the HF cells, and vLLM checks it."""
     from fairpriv.experiment.spec import SpecError
     from fairpriv.models.hf import FROM_PRETRAINED_KEYS, HFLM_KEYS
 
     hf_keys = HFLM_KEYS | FROM_PRETRAINED_KEYS
     if engine == "hf":
         unknown = sorted(k for k in model_args if k not in hf_keys)
-        if unknown and backend == "hf":
+        if unknown and not on_vllm:
             raise SpecError(f"settings.model_args {unknown} are not Hugging Face model arguments (HF accepts: "
                             f"{', '.join(sorted(hf_keys))}); vLLM's keys need backend: vllm")
         return {k: v for k, v in model_args.items() if k in hf_keys}
