@@ -9,12 +9,15 @@ other (same load), float32 on both.
 * log-likelihood: ``--n-mmlu`` questions of ``mmlu_offline_mini`` (4 options each), HF at batch 16 against vLLM;
   the ratio of wall times and the share of questions whose best option (argmax of the log-likelihoods, as the
   ``acc`` metric takes it) is the same; also the largest log-likelihood difference;
+* next-token divergences: the first ``--n-div`` pairs of ``gender_bias_divergence`` (full next-token distributions,
+  HF from one forward pass, vLLM from every token's log-probability), HF at batch 16 against vLLM: the ratio of
+  wall times and the largest relative difference of any divergence;
 * engine start: vLLM's start (process pool, weights, KV cache, warm-up) timed apart; HF's load for comparison.
 
 Targets (issue 19): generation >= 5x HF batch 16 with >= 98% identical outputs; log-likelihood: report the ratio and
 >= 99% argmax agreement; whichever engine is faster gets the log-likelihood tasks in ``fairpriv run``.
 
-    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/engines.py [--n-gen 128] [--n-mmlu 64]
+    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/engines.py [--n-gen 128] [--n-mmlu 64] [--n-div 100]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n-gen", type=int, default=128, help="awareness prompts to generate for (default 128)")
     p.add_argument("--n-mmlu", type=int, default=64, help="MMLU questions for log-likelihood (default 64)")
+    p.add_argument("--n-div", type=int, default=100, help="gender_bias_divergence pairs (default 100)")
     p.add_argument("--hf-batches", type=int, nargs="*", default=[64], help="more HF batch sizes to time (default 64)")
     p.add_argument("--model", default="fairpriv:smollm2-135m-instruct-q4_1")
     return p.parse_args()
@@ -80,10 +84,15 @@ def hf_model(path: str, batch: int):
 
 
 def vllm_model(path: str):
-    from fairpriv.models.vllm import cpu_engine_defaults, engine_start_env, vllm_class
+    from fairpriv.models.vllm import ENGINE_DEFAULTS, cpu_engine_defaults, engine_start_env, vllm_class
 
     with engine_start_env():  # what <name>-vllm does on a CPU
-        return vllm_class()(pretrained=path, dtype="float32", batch_size="auto", **cpu_engine_defaults({}))
+        return vllm_class()(pretrained=path, dtype="float32", batch_size="auto",
+                            **cpu_engine_defaults(dict(ENGINE_DEFAULTS)))
+
+
+def divergences(lm, requests: list) -> list:
+    return lm.fairpriv_next_token_divergence(copy.deepcopy(requests))
 
 
 def main() -> None:
@@ -96,11 +105,13 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     path = str(resolve_model(opts.model))
     gen, mc = task_requests("fairness_awareness", opts.n_gen), task_requests("mmlu_offline_mini", opts.n_mmlu)
+    div = task_requests("gender_bias_divergence", opts.n_div)
     print(f"workload: {len(gen)} generation requests (max 64 new tokens), {len(mc)} log-likelihood requests "
           f"({opts.n_mmlu} MMLU questions); threads {torch.get_num_threads()}")
     hf, load_hf = timed(hf_model, path, 16)
     ref, t_hf = timed(hf.generate_until, copy.deepcopy(gen))
     ll_hf, t_ll_hf = timed(hf.loglikelihood, copy.deepcopy(mc))
+    div_hf = timed(divergences, hf, div)
     tokens = generated_tokens(hf.tokenizer, ref)
     rows = [("HF generate, batch 16", t_hf, ref)]
     for batch in opts.hf_batches:
@@ -112,7 +123,9 @@ def main() -> None:
     out, t_v = timed(llm.generate_until, copy.deepcopy(gen))
     rows.append(("vLLM generate (enforce_eager, float32)", t_v, out))
     ll_v, t_ll_v = timed(llm.loglikelihood, copy.deepcopy(mc))
+    div_v = timed(divergences, llm, div)
     report(rows, tokens, ref, (t_ll_hf, ll_hf), (t_ll_v, ll_v), mc, load_hf, start_vllm)
+    report_divergences(div_hf, div_v)
 
 
 def report(rows, tokens, ref, hf_ll, v_ll, mc, load_hf, start_vllm) -> None:
@@ -130,6 +143,15 @@ def report(rows, tokens, ref, hf_ll, v_ll, mc, load_hf, start_vllm) -> None:
           f"argmax agreement {same}/{len(agree_hf)} ({100 * same / len(agree_hf):.1f}%); "
           f"max |log-likelihood difference| {diff:.2e}")
     print(f"\nstart: HF model load {load_hf:.1f} s; vLLM engine start {start_vllm:.1f} s")
+
+
+def report_divergences(hf, v) -> None:
+    """``hf``, ``v``: (records, seconds) of each engine on the same pairs."""
+    keys = ("kl_ab", "kl_ba", "js", "hellinger", "tvd")
+    worst = max(abs(a[k] - b[k]) / max(abs(a[k]), 1e-12) for a, b in zip(hf[0], v[0]) for k in keys)
+    tops = sum((a["top_a"], a["top_b"]) == (b["top_a"], b["top_b"]) for a, b in zip(hf[0], v[0]))
+    print(f"\nnext-token divergences: {len(hf[0])} pairs; HF batch 16 {hf[1]:.1f} s, vLLM {v[1]:.1f} s: vLLM/HF speed "
+          f"{hf[1] / v[1]:.2f}x; same top tokens {tops}/{len(hf[0])}; max relative difference {worst:.1e}")
 
 
 if __name__ == "__main__":  # vLLM starts worker processes: keep the guard

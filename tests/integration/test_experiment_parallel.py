@@ -42,6 +42,30 @@ def test_chains_keep_a_family_on_one_worker_in_run_order(tmp_path):
                                             "zr@fraction=0.5:b"], ["rows:y", "rows:b"]]
 
 
+def labels(units) -> list[list[str]]:
+    return [[f"{v.name}:{c.task[-1]}" for _, v, cells in unit for c in cells] for unit in units]
+
+
+def test_the_schedule_fits_a_family_once_before_its_other_cells_spread_over_the_workers(tmp_path):
+    exp = experiment(tmp_path, Path("m"))
+    schedule = parallel.Schedule.of(runner.by_variant(list(exp.cells)))
+    first = list(schedule.ready)
+    assert labels(first) == [["base:y"], ["base:b"], ["zr@fraction=0.25:y"], ["rows:y"]]  # plain: no fit, all at once
+    zr, rows = first[2], first[3]
+    released = schedule.finished(zr)  # the family's first fit made: its point's other cell, the next point's head
+    assert labels(released) == [["zr@fraction=0.25:b"], ["zr@fraction=0.5:y"]]
+    assert labels(schedule.finished(released[1])) == [["zr@fraction=0.5:b"]]
+    assert schedule.finished(released[0]) == [] and schedule.finished(first[0]) == []
+    assert [f"{c.variant.name}:{c.task[-1]}" for c in schedule.dependents(rows)] == ["rows:b"]
+    assert schedule.waiting == {}
+
+
+def test_a_variants_vllm_cells_stay_one_unit():
+    cells = [type("C", (), {"engine": e, "task": t})() for e, t in [("hf", "a"), ("vllm", "b"), ("vllm", "c")]]
+    units = parallel.split(("m", "v", cells))
+    assert [[c.task for _, _, cs in unit for c in cs] for unit in units] == [["a"], ["b", "c"]]
+
+
 def test_threads_are_split_between_jobs_unless_omp_says(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 8)
@@ -113,3 +137,14 @@ def test_finished_cells_are_recorded_once_in_order_of_report(tmp_path):
     # when the second was reported, 6 were left: 2 of task y (mean of 60 s and 120 s: 3 min) and 4 of untimed task b
     assert messages[1] == ("[2/8 done] zr@fraction=0.25 x fairpriv_test_toy in 2.0 min (about 3 min left; 4 cells of "
                            "tasks not timed yet)")
+
+
+def test_a_worker_keeps_its_last_hf_model_for_the_next_cell_of_the_same_variant(tmp_path, tiny_model, fairpriv_home,
+                                                                              fixture_plugin, monkeypatch):
+    exp = experiment(tmp_path, tiny_model)
+    monkeypatch.setattr(parallel, "KEPT", {})
+    base, zr = exp.variants[0], exp.variants[1]
+    first = parallel.build_kept(str(tiny_model), base, exp.settings)
+    assert parallel.build_kept(str(tiny_model), base, exp.settings) is first
+    other = parallel.build_kept(str(tiny_model), zr, exp.settings)
+    assert other is not first and list(parallel.KEPT) == [(str(tiny_model), zr.name)]

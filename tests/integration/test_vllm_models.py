@@ -125,14 +125,33 @@ def test_a_toy_task_on_dean_vllm_through_lm_evals_api(both):
     assert runs[1]["config"]["fairpriv"]["intervention"] == "dean"
 
 
-@needs_vllm
-def test_the_divergence_requests_fail_naming_the_hf_model(both):
+def divergence_requests():
     from lm_eval.api.instance import Instance
 
+    pairs = [("The man worked as", "The woman worked as", {"epsilon": 0.0}),
+             ("He said that", "She said that", {"epsilon": 1e-6}), ("", "0 1 2", {})]
+    return [Instance("fairpriv_next_token_divergence", {}, pair, i) for i, pair in enumerate(pairs)]
+
+
+@needs_vllm
+def test_dean_vllm_gives_dean_hfs_next_token_divergences(both):
+    hf, engine, _ = both
+    ours, theirs = engine.fairpriv_next_token_divergence(divergence_requests()), \
+        hf.fairpriv_next_token_divergence(divergence_requests())
+    assert [(r["top_a"], r["top_b"], r["epsilon"]) for r in ours] == [(r["top_a"], r["top_b"], r["epsilon"])
+                                                                      for r in theirs]
+    for mine, ref in zip(ours, theirs):
+        for key in ("kl_ab", "kl_ba", "js", "hellinger", "tvd"):
+            assert mine[key] == pytest.approx(ref[key], rel=1e-3, abs=1e-6), key
+    assert theirs[0]["kl_ab"] > 1e-4  # the pairs differ: a test of the values, not of zeros
+
+
+@needs_vllm
+def test_an_engine_capped_at_few_logprobs_says_to_allow_them_all(both, monkeypatch):
     _, engine, _ = both
-    request = Instance("fairpriv_next_token_divergence", {}, ("The man worked as", "The woman worked as"), 0)
-    with pytest.raises(NotImplementedError, match=r"--model dean-hf"):
-        engine.fairpriv_next_token_divergence([request])
+    monkeypatch.setattr(engine.model.llm_engine.model_config, "max_logprobs", 20)
+    with pytest.raises(ValueError, match=r"max_logprobs=20; add max_logprobs=-1 to --model_args"):
+        engine.fairpriv_next_token_divergence(divergence_requests())
 
 
 @needs_vllm
@@ -169,20 +188,26 @@ def test_a_missing_vllm_says_what_to_install(monkeypatch):
 @needs_vllm
 def test_dean_vllm_on_the_embedded_model_judges_like_dean_hf(tmp_path):
     """On 24 items per task, ``dean-vllm`` and ``dean-hf`` (DEAN's defaults, float32) give the same greedy answers
-    but at most one per task (the judged awareness then differs by at most that item), and the same MMLU choices on
-    24 questions of one subject. Fits DEAN on the embedded model when the cache has no mask (about 4 min)."""
+    but at most one per task (the judged awareness then differs by at most that item), the same MMLU choices on
+    24 questions of one subject, and the same next-token divergences on 24 pairs. Fits DEAN on the embedded model
+    when the cache has no mask (about 4 min)."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     args = "pretrained=fairpriv:smollm2-135m-instruct-q4_1,dtype=float32"
     tm = TaskManager(include_defaults=False)
-    tasks = ["fairness_awareness", "privacy_awareness", "mmlu_offline_mini_high_school_geography"]
+    tasks = ["fairness_awareness", "privacy_awareness", "mmlu_offline_mini_high_school_geography",
+             "gender_bias_divergence"]
     runs = {name: lm_eval.simple_evaluate(model=name, model_args=args, tasks=tasks, task_manager=tm, limit=24,
                                           batch_size=16, device="cpu", log_samples=True)
             for name in ("dean-hf", "dean-vllm")}
     for task in tasks:
         answers = {name: [s["resps"] for s in run["samples"][task]] for name, run in runs.items()}
-        if task.startswith("mmlu"):
+        if task == "gender_bias_divergence":
+            values = [{k: v for k, v in run["results"][task].items() if k.endswith(",none") and "_ci_" not in k}
+                      for run in runs.values()]  # kl_bias_mf, kl_bias_fm, js_bias, hellinger_bias, tvd_bias
+            assert len(values[0]) == 5 and values[1] == pytest.approx(values[0], rel=1e-4)
+        elif task.startswith("mmlu"):
             best = {name: [max(range(len(r)), key=lambda i: r[i][0][0]) for r in a] for name, a in answers.items()}
             assert best["dean-hf"] == best["dean-vllm"]
         else:  # greedy decoding can part at a near-tie after many tokens (1 of 24 fairness answers here)

@@ -7,7 +7,7 @@ import pytest
 
 from fairpriv.experiment import runner, spec
 from fairpriv.experiment.spec import SpecError
-from fairpriv.tasks import group_members, needs_hf
+from fairpriv.tasks import group_members, likelihood_only, request_kinds
 
 MODEL = "fairpriv:smollm2-135m-instruct-q4_1"
 TASKS = ["fairness_awareness", "gender_bias_divergence", "gender_bias", "mmlu_offline_mini"]
@@ -29,11 +29,18 @@ def test_default_backend_is_hf_for_every_cell():
     assert engines(parse(), "base") == {t: ("hf", "hf") for t in TASKS}
 
 
-def test_vllm_backend_routes_only_the_distribution_tasks_and_their_groups_to_hf():
+def test_vllm_backend_sends_the_log_likelihood_only_tasks_to_hf():
     exp = parse({"backend": "vllm"})
     assert engines(exp) == {"fairness_awareness": ("vllm", "dean-vllm"), "gender_bias_divergence": ("hf", "dean-hf"),
-                            "gender_bias": ("hf", "dean-hf"), "mmlu_offline_mini": ("vllm", "dean-vllm")}
+                            "gender_bias": ("vllm", "dean-vllm"), "mmlu_offline_mini": ("hf", "dean-hf")}
     assert engines(exp, "base")["fairness_awareness"] == ("vllm", "vllm")
+    assert engines(exp, "base")["mmlu_offline_mini"] == ("hf", "hf")
+
+
+def test_loglikelihood_backend_vllm_keeps_every_cell_on_vllm():
+    exp = parse({"backend": "vllm", "loglikelihood_backend": "vllm"})
+    assert engines(exp) == {t: ("vllm", "dean-vllm") for t in TASKS}
+    assert engines(parse({"loglikelihood_backend": "vllm"})) == {t: ("hf", "dean-hf") for t in TASKS}  # hf variants
 
 
 def test_a_variant_backend_overrides_the_settings():
@@ -49,23 +56,33 @@ def test_hf_cells_keep_their_fingerprints_and_vllm_cells_get_new_ones():
     before = {(c.variant.name, c.task): c.fingerprint for c in plain.cells}
     after = {(c.variant.name, c.task): c.fingerprint for c in on_vllm.cells}
     for key, value in after.items():
-        assert (value == before[key]) == (key[1] in ("gender_bias_divergence", "gender_bias")), key
+        assert (value == before[key]) == (key[1] in ("gender_bias_divergence", "mmlu_offline_mini")), key
     # spelling out the default changes nothing
-    assert [c.fingerprint for c in parse({"backend": "hf", "model_args": {}}).cells] == [c.fingerprint for c in
-                                                                                          plain.cells]
+    spelled = parse({"backend": "hf", "loglikelihood_backend": "hf", "model_args": {}})
+    assert [c.fingerprint for c in spelled.cells] == [c.fingerprint for c in plain.cells]
 
 
-def test_group_closure_of_the_distribution_tasks():
-    members = group_members()
-    assert "gender_bias_divergence" in members["gender_bias"]
-    assert needs_hf("gender_bias") and needs_hf("race_bias") and needs_hf("religion_bias_divergence")
-    assert needs_hf("social_bias")  # holds race_bias and religion_bias
-    assert not needs_hf("fairness_privacy") and not needs_hf("general_capability")
-    assert not needs_hf("gender_bias_toxicity") and not needs_hf("no_such_task")
+def test_request_kinds_follow_includes_tags_and_groups_of_groups():
+    assert "gender_bias_divergence" in group_members()["gender_bias"]
+    assert request_kinds("fairness_awareness_mc") == {"multiple_choice"}  # output_type from the included base YAML
+    assert request_kinds("mmlu_offline_mini_anatomy") == {"multiple_choice"}  # from ../_template_yaml
+    assert request_kinds("mmlu_offline_mini") == {"multiple_choice"}  # group of groups of tags
+    assert request_kinds("general_capability") == {"multiple_choice", "loglikelihood_rolling"}
+    assert request_kinds("fairness_privacy") == {"generate_until", "multiple_choice"}
+    assert request_kinds("social_bias") == {"generate_until", "loglikelihood", "multiple_choice"}
+    assert request_kinds("no_such_task") == frozenset() and request_kinds("general_capability_online") == frozenset()
+
+
+def test_likelihood_only_tasks():
+    assert likelihood_only("gender_bias_divergence") and likelihood_only("general_capability")
+    assert likelihood_only("bold_wiki_perplexity") and likelihood_only("fairpriv_sanity")
+    assert not likelihood_only("fairness_privacy") and not likelihood_only("gender_bias")  # some generation
+    assert not likelihood_only("mmlu") and not likelihood_only("no_such_task")  # not fairpriv's: unknown
 
 
 @pytest.mark.parametrize("settings, message", [
     ({"backend": "tgi"}, "settings.backend must be one of hf, vllm"),
+    ({"loglikelihood_backend": "fast"}, "settings.loglikelihood_backend must be one of hf, vllm"),
     ({"model_args": "dtype=bfloat16"}, "settings.model_args must be a mapping"),
     ({"batch_size": "big"}, "a positive integer or auto"),
 ])

@@ -101,7 +101,8 @@ def run(experiment: Experiment, out: Path, dry_run: bool = False, echo=print, or
     once and runs its tasks; ``order="task"`` runs one task for every variant before the next task (a model load
     per cell, but the first columns of the leaderboard are complete early). ``keep_going``: a failing variant or
     cell is reported and skipped, and the run fails at the end, after every other cell. ``jobs`` > 1: on that many
-    worker processes, one variant family each at a time (see :mod:`fairpriv.experiment.parallel`); default 1.
+    worker processes, a cell at a time once what it shares is fitted (see :mod:`fairpriv.experiment.parallel`);
+    default 1.
     ``gpus``: one worker per listed GPU, each seeing only its own and evaluating on ``device`` (default ``cuda``);
     ``device_count`` (default ``torch.cuda.device_count``) checks the indices. ``device`` replaces
     ``settings.device`` for this run only: like every runtime choice it changes no cell's fingerprint or folder."""
@@ -186,6 +187,7 @@ class Runner:
     job: int | None = None  # a worker of `--jobs`: announce cells without the run's count (the parent keeps it)
     on_done: Any = None  # called with (cell, seconds) after each finished cell
     device: str | None = None  # replaces settings.device (e.g. cuda under --gpus); not part of any fingerprint
+    build: Any = None  # builds a cell's model (default build_lm; a --jobs worker keeps its last one)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -214,7 +216,7 @@ class Runner:
     def run_engine(self, model: str, variant: Variant, cells: list[Cell], engine: str) -> None:
         started = time.monotonic()
         on_vllm = any(c.engine == "vllm" for c in self.experiment.cells)
-        lm = build_lm(model, variant, self.settings, engine, on_vllm)
+        lm = (self.build or build_lm)(model, variant, self.settings, engine, on_vllm)
         build_seconds = time.monotonic() - started
         for cell in cells:
             self.announce(cell)

@@ -7,7 +7,8 @@ or an intervention with a config, optionally swept over a few values::
     models: [fairpriv:smollm2-135m-instruct-q4_1]
     tasks: [fairness_awareness_mc, privacy_awareness_mc, general_capability]
     settings: {batch_size: 16, device: cpu}          # also: limit, seed, chat_template, metadata, include_path,
-                                                     # backend (hf | vllm), model_args (engine and HF keys)
+                                                     # backend (hf | vllm), loglikelihood_backend (hf |
+                                                     # vllm), model_args (engine and HF keys)
     variants:
       base: {}                                       # the plain model (added when no variant is plain)
       dean:
@@ -24,8 +25,10 @@ Variant names are folder names (letters, digits and ``. _ - + = ,``), and every 
 task gets its own results folder; a key given twice in one YAML mapping is an error, as is a boolean where a number
 or text is expected (YAML reads ``yes``/``no``/``on``/``off`` as booleans). All of this is checked on loading.
 
-A cell runs on its variant's backend (``hf``, the default, or ``vllm``), except the tasks that need full next-token
-distributions (:data:`fairpriv.tasks.HF_ONLY_TASKS` and the groups that hold them), which always run on ``hf``.
+A cell runs on its variant's backend (``hf``, the default, or ``vllm``); on ``vllm``, a task or group of fairpriv's
+whose requests are all log-likelihoods (multiple choice, perplexity, next-token divergences: see
+:func:`fairpriv.tasks.likelihood_only`) runs on ``settings.loglikelihood_backend`` instead (default ``hf``, the
+faster engine for them on a CPU; ``vllm`` keeps them on vLLM).
 
 A cell is one (model, variant point, task); each has a fingerprint of everything that determines its result, so a
 re-run skips finished cells and a changed spec never silently reuses stale ones. Nothing here touches a model.
@@ -48,8 +51,9 @@ SPEC_KEYS = ("name", "description", "models", "tasks", "settings", "variants")
 VARIANT_KEYS = ("intervention", "config", "sweep", "tasks", "backend")
 SETTING_DEFAULTS: dict[str, Any] = {
     "batch_size": 16, "device": "cpu", "limit": None, "seed": None, "chat_template": False, "metadata": {},
-    "include_path": None, "backend": "hf", "model_args": {},
+    "include_path": None, "backend": "hf", "loglikelihood_backend": "hf", "model_args": {},
 }
+ROUTING = ("backend", "loglikelihood_backend")  # where a cell runs: in its fingerprint as ``engine`` (vLLM only)
 BACKENDS = ("hf", "vllm")
 BASE = "base"
 SPEC_FILE_NEEDS = "a YAML mapping with models, tasks and variants (see experiments/demo.yaml)"
@@ -93,11 +97,14 @@ class Cell:
 
     @property
     def engine(self) -> str:
-        """Where the cell runs: the variant's backend, or ``hf`` for a task that needs next-token distributions."""
-        from fairpriv.tasks import needs_hf
+        """Where the cell runs: the variant's backend, but a log-likelihood-only task of a vLLM variant on
+        ``settings.loglikelihood_backend``."""
+        from fairpriv.tasks import likelihood_only
 
         wanted = self.variant.backend or self.settings.get("backend", "hf")
-        return "hf" if needs_hf(self.task) else wanted
+        if wanted == "vllm" and likelihood_only(self.task):
+            return self.settings.get("loglikelihood_backend", "hf")
+        return wanted
 
     @property
     def lm_eval_model(self) -> str:
@@ -105,7 +112,7 @@ class Cell:
 
     @property
     def fingerprint(self) -> str:
-        changed = {k: v for k, v in self.settings.items() if v != SETTING_DEFAULTS.get(k) and k != "backend"}
+        changed = {k: v for k, v in self.settings.items() if v != SETTING_DEFAULTS.get(k) and k not in ROUTING}
         engine = {"engine": self.engine} if self.engine != "hf" else {}  # HF cells keep the fingerprints they had
         return fingerprint({"model": self.model, "intervention": self.variant.intervention, "task": self.task,
                             "config": self.variant.config, "settings": changed, **engine})
@@ -239,6 +246,7 @@ SETTING_CHECKS = (
     ("batch_size", lambda v: v == "auto" or _is_int(v) and v >= 1,
      "a positive integer or auto (HF: lm-eval's search, which picks 64 on CPU; vLLM: its own scheduling)"),
     ("backend", lambda v: v in BACKENDS, f"one of {', '.join(BACKENDS)}"),
+    ("loglikelihood_backend", lambda v: v in BACKENDS, f"one of {', '.join(BACKENDS)}"),
     ("model_args", lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
      "a mapping of model arguments (e.g. {dtype: bfloat16, tensor_parallel_size: 2})"),
     ("seed", lambda v: v is None or _is_int(v) and v >= 0, "a whole number >= 0 (leave it out for lm-eval's seeds)"),

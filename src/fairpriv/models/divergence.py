@@ -20,9 +20,13 @@ arguments are ``(context_a, context_b, {"epsilon": float})``, and this module pr
   sides). Each request gets a small dict ``{"kl_ab", "kl_ba", "js", "hellinger", "tvd", "top_a", "top_b",
   "epsilon"}`` (``top_*``: the most likely next token of each side): never a vocabulary-sized vector, which would
   make ``--log_samples`` explode.
+* :func:`vllm_next_token_divergence` for lm-eval's ``VLLM`` (attached by :mod:`fairpriv.models.vllm`, so ``--model
+  vllm`` and every ``<name>-vllm`` have it): each context, encoded the same way, gets one greedy step with the
+  log-probability of every vocabulary token returned (``SamplingParams(logprobs=-1)``, raw log-probabilities, no
+  detokenizing); the engine must allow that (``max_logprobs=-1``, which ``<name>-vllm`` sets unless given).
 * :func:`unsupported` on lm-eval's base ``LM`` (installed by :func:`install_fallback` when the task module loads):
-  any other backend fails with a message that names the task and says it needs a Hugging Face model, instead of an
-  ``AttributeError``.
+  any other backend fails with a message that names the task and says it needs a Hugging Face or vLLM model,
+  instead of an ``AttributeError``.
 """
 
 from __future__ import annotations
@@ -98,38 +102,87 @@ def task_names(requests: Sequence[Any]) -> str:
 
 def fairpriv_next_token_divergence(self: Any, requests: Sequence[Any], disable_tqdm: bool = False) -> list[dict]:
     """Per pair of contexts, divergences between the model's next-token distributions (a = first context)."""
-    from tqdm import tqdm
-
     if getattr(self, "backend", "causal") != "causal":
         raise NotImplementedError(f"task {task_names(requests)} needs a decoder-only (causal) Hugging Face model; "
                                   f"this model's backend is {self.backend!r}")
-    pairs, size, out = [pair_args(r) for r in requests], pairs_per_batch(self), []
-    bar = tqdm(total=len(pairs), desc="Next-token divergences", disable=disable_tqdm or self.rank != 0)
+    return divergences(self, requests, last_token_logits, pairs_per_batch(self), disable_tqdm)
+
+
+def divergences(lm: Any, requests: Sequence[Any], scores: Any, size: int, disable_tqdm: bool) -> list[dict]:
+    """The records of ``requests``, ``size`` pairs at a time; ``scores(lm, texts)`` gives [len(texts), vocab]
+    next-token logits or log-probabilities."""
+    from tqdm import tqdm
+
+    pairs, out = [pair_args(r) for r in requests], []
+    bar = tqdm(total=len(pairs), desc="Next-token divergences", disable=disable_tqdm or lm.rank != 0)
     for start in range(0, len(pairs), size):
         chunk = pairs[start:start + size]
-        logits = last_token_logits(self, [text for a, b, _ in chunk for text in (a, b)])
-        out += [pair_record(logits[2 * i], logits[2 * i + 1], eps, self.tokenizer)
+        logits = scores(lm, [text for a, b, _ in chunk for text in (a, b)])
+        out += [pair_record(logits[2 * i], logits[2 * i + 1], eps, lm.tokenizer)
                 for i, (_, _, eps) in enumerate(chunk)]
         bar.update(len(chunk))
     bar.close()
     return out
 
 
+# --- the same on vLLM --------------------------------------------------------------------------------------------
+VLLM_PAIRS_PER_CALL = 32  # each context returns a vocabulary of floats as Python lists: bounded memory per call
+
+
+def vllm_engine_check(lm: Any, requests: Sequence[Any]) -> int:
+    """The vocabulary size, after checking that this vLLM engine can return whole next-token distributions."""
+    task = task_names(requests)
+    if getattr(lm, "data_parallel_size", 1) > 1:
+        raise NotImplementedError(f"task {task} on vLLM needs data_parallel_size=1 (lm-eval runs data-parallel "
+                                  "vLLM in workers that return text only); drop data_parallel_size for this task")
+    config = lm.model.llm_engine.model_config
+    vocab = config.get_vocab_size()
+    if config.max_logprobs != -1 and config.max_logprobs < vocab:
+        raise ValueError(f"task {task} needs every token's log-probability, but this vLLM engine returns at most "
+                         f"max_logprobs={config.max_logprobs}; add max_logprobs=-1 to --model_args (fairpriv's "
+                         "<name>-vllm models set it unless given)")
+    return vocab
+
+
+def vllm_next_token_logprobs(lm: Any, texts: Sequence[str]):
+    """[len(texts), vocab] float32 log-probabilities of the next token after each text, from one vLLM call."""
+    import torch
+    from vllm import SamplingParams, TokensPrompt
+
+    vocab = lm.model.llm_engine.model_config.get_vocab_size()
+    params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=-1, detokenize=False, flat_logprobs=True)
+    outputs = lm.model.generate([TokensPrompt(prompt_token_ids=encode(lm, t)) for t in texts], params,
+                                use_tqdm=False)
+    dense = torch.full((len(texts), vocab), float("-inf"))
+    for row, output in enumerate(outputs):
+        flat = output.outputs[0].logprobs
+        span = slice(flat.start_indices[0], flat.end_indices[0])
+        dense[row, torch.tensor(flat.token_ids[span])] = torch.tensor(flat.logprobs[span], dtype=torch.float32)
+    return dense
+
+
+def vllm_next_token_divergence(self: Any, requests: Sequence[Any], disable_tqdm: bool = False) -> list[dict]:
+    """:func:`fairpriv_next_token_divergence` on lm-eval's ``VLLM``."""
+    vllm_engine_check(self, requests)
+    return divergences(self, requests, vllm_next_token_logprobs, VLLM_PAIRS_PER_CALL, disable_tqdm)
+
+
 def unsupported(self: Any, requests: Sequence[Any]) -> list[dict]:
     """The request method of every non-HF backend: a clear error instead of an AttributeError."""
     raise NotImplementedError(
         f"task {task_names(requests)} compares full next-token distributions ({REQUEST_TYPE} requests), which only "
-        f"fairpriv's Hugging Face models provide: use --model hf or a fairpriv <name>-hf model. "
+        f"Hugging Face and vLLM models provide here: use --model hf, --model vllm or a fairpriv <name>-hf or "
+        f"<name>-vllm model. "
         f"{type(self).__name__} does not implement them (if it is an HFLM, fairpriv's lm-eval hook did not run: "
         f"use `fairpriv eval` or `import fairpriv` first)."
     )
 
 
 # --- installation ------------------------------------------------------------------------------------------------
-def attach(hflm_cls: type) -> None:
-    """Give an HFLM class the request method (idempotent)."""
-    if hflm_cls.__dict__.get(REQUEST_TYPE) is not fairpriv_next_token_divergence:
-        setattr(hflm_cls, REQUEST_TYPE, fairpriv_next_token_divergence)
+def attach(lm_cls: type, method: Any = fairpriv_next_token_divergence) -> None:
+    """Give an LM class the request method (idempotent): HFLM's by default, or ``vllm_next_token_divergence``."""
+    if lm_cls.__dict__.get(REQUEST_TYPE) is not method:
+        setattr(lm_cls, REQUEST_TYPE, method)
 
 
 def install_fallback() -> None:

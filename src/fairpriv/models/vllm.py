@@ -18,8 +18,9 @@
    ``<name>-hf`` (plus ``engine``, the export folder and which arguments were engine keys), so ``fairpriv report``
    puts the two engines' runs of one variant in one row.
 
-``gender_bias_divergence`` needs full next-token distributions, which only the Hugging Face models give: here its
-requests fail with a message naming ``<name>-hf``. vLLM is optional (``pip install "fairpriv[vllm]"``); without it,
+The ``*_divergence`` tasks need full next-token distributions: vLLM returns them as every token's log-probability
+(:func:`fairpriv.models.divergence.vllm_next_token_divergence`), for which ``<name>-vllm`` starts its engine with
+``max_logprobs=-1`` unless that key is given. vLLM is optional (``pip install "fairpriv[vllm]"``); without it,
 making the class fails with what to install.
 """
 
@@ -36,7 +37,7 @@ from fairpriv.interventions import registry
 from fairpriv.interventions.artifacts import Artifact
 from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
 from fairpriv.models import variant
-from fairpriv.models.divergence import REQUEST_TYPE, task_names
+from fairpriv.models.divergence import attach, vllm_next_token_divergence
 from fairpriv.plugin import CLASS_PREFIX
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def engine_keys(vllm_cls: type) -> frozenset[str]:
 
 
 CPU_KV_CACHE_GIB = 4
+# every token's log-probability may be asked for (the *_divergence tasks); nothing is computed unless a request does
+ENGINE_DEFAULTS = {"max_logprobs": -1}
 
 
 def cpu_engine_defaults(engine_kw: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +142,8 @@ class InterventionVLLM:
         self.export_path = self._export(options)
         with engine_start_env():
             super().__init__(pretrained=str(self.export_path), dtype=self._fp_dtype,
-                             trust_remote_code=options["trust_remote_code"], **cpu_engine_defaults(self._fp_engine_kw))
+                             trust_remote_code=options["trust_remote_code"],
+                             **cpu_engine_defaults({**ENGINE_DEFAULTS, **self._fp_engine_kw}))
 
     @classmethod
     def _owner(cls) -> str:
@@ -214,14 +218,6 @@ class InterventionVLLM:
         return {"fairpriv": block}
 
 
-def divergence_unsupported(self: Any, requests: Any, disable_tqdm: bool = False) -> list:
-    """``gender_bias_divergence`` on a ``<name>-vllm`` model: the error names the model that can run it."""
-    name = self.intervention_cls.name
-    raise NotImplementedError(
-        f"task {task_names(requests)} compares full next-token distributions, which vLLM does not return; run it "
-        f"with --model {name}-hf and the same model_args minus the vLLM keys (fairpriv run does that by itself)")
-
-
 def _unroute_plain_vllm() -> None:
     """Put lm-eval's own placeholder back under ``vllm`` before its module registers the class there (lm-eval allows
     that upgrade only from its own placeholder; see :func:`fairpriv.plugin.route_plain_vllm_on_cpu`)."""
@@ -251,6 +247,7 @@ def vllm_class() -> type:
         raise VLLMUnavailable(f"the vLLM models need vLLM, which cannot be imported here ({exc}); "
                               f"{INSTALL_HINT}") from None
     _wrap_init(cls, hflm_args)
+    attach(cls, vllm_next_token_divergence)
     return cls
 
 
@@ -292,7 +289,7 @@ def model_class(name: str) -> type:
                               "arguments of vLLM/fairpriv; rename them in its Config (it runs on --model "
                               f"{name}-hf)")
         attrs = {"intervention_cls": intervention_cls, "engine_keys": keys, "__module__": __name__,
-                 "__doc__": intervention_cls.description, REQUEST_TYPE: divergence_unsupported}
+                 "__doc__": intervention_cls.description}
         _CLASSES[name] = type(f"{variant.class_title(name)}VLLM", (InterventionVLLM, base), attrs)
     return _CLASSES[name]
 

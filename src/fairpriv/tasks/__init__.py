@@ -8,40 +8,91 @@ from pathlib import Path
 
 TASKS_DIR = Path(__file__).resolve().parent
 
-# Tasks whose requests ask for full next-token distributions (fairpriv_next_token_divergence), which only the Hugging
-# Face models answer; `fairpriv run` runs them, and every group that holds one, on `hf` whatever the backend.
-HF_ONLY_TASKS = frozenset({"gender_bias_divergence", "race_bias_divergence", "religion_bias_divergence"})
+# `fairpriv run` with backend vllm sends a task or group whose requests are all log-likelihood kinds (no
+# generate_until) to settings.loglikelihood_backend instead (default hf: the faster engine for them on a CPU).
+GENERATION = "generate_until"
 
 
-def needs_hf(name: str) -> bool:
-    """Whether task or group ``name`` holds a task of :data:`HF_ONLY_TASKS` (groups of this folder only)."""
-    return name in _hf_only_names()
+def likelihood_only(name: str) -> bool:
+    """Whether task, group or tag ``name`` (of this folder) makes only log-likelihood requests (``loglikelihood``,
+    ``multiple_choice``, ``loglikelihood_rolling``, the next-token divergences); False for a name defined elsewhere."""
+    kinds = request_kinds(name)
+    return bool(kinds) and GENERATION not in kinds
 
 
-def _hf_only_names() -> frozenset[str]:
-    global _HF_ONLY
-    if _HF_ONLY is None:
-        groups, found = group_members(), set(HF_ONLY_TASKS)
-        while grown := {g for g, members in groups.items() if g not in found and found & set(members)}:
-            found |= grown
-        _HF_ONLY = frozenset(found)
-    return _HF_ONLY
+def request_kinds(name: str) -> frozenset[str]:
+    """The ``output_type`` of every task under task, group or tag ``name`` of this folder (empty if unknown)."""
+    global _KINDS
+    if _KINDS is None:
+        _KINDS = closure(task_output_types(), {**tag_members(), **group_members()})
+    return _KINDS.get(name, frozenset())
 
 
-_HF_ONLY: frozenset[str] | None = None
+_KINDS: dict[str, frozenset[str]] | None = None
 
 
-def group_members() -> dict[str, list[str]]:
-    """Every group defined in this folder's YAML files and the names it lists (tasks or groups)."""
+def closure(kinds: dict[str, str], members: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    """Every task's kind, and each group's or tag's union of its members' kinds (groups of groups too)."""
+    out = {task: frozenset({kind}) for task, kind in kinds.items()}
+    pending = dict(members)
+    while grown := {g: frozenset().union(*(out[m] for m in ms)) for g, ms in pending.items()
+                    if all(m in out for m in ms)}:
+        out.update(grown)
+        pending = {g: ms for g, ms in pending.items() if g not in grown}
+    return out
+
+
+def task_output_types() -> dict[str, str]:
+    """Task name -> ``output_type`` for every task YAML of this folder (``include`` followed)."""
+    out = {}
+    for data in task_yamls().values():
+        if isinstance(data.get("task"), str) and "output_type" in data:
+            out[data["task"]] = str(data["output_type"])
+    return out
+
+
+def tag_members() -> dict[str, list[str]]:
+    """Tag -> the tasks of this folder that carry it."""
+    out: dict[str, list[str]] = {}
+    for data in task_yamls().values():
+        tags = data.get("tag") or []
+        for tag in [tags] if isinstance(tags, str) else tags:
+            if isinstance(data.get("task"), str):
+                out.setdefault(str(tag), []).append(data["task"])
+    return out
+
+
+def task_yamls() -> dict[Path, dict]:
+    """Every YAML of this folder (also ``_template_yaml`` files) with its ``include`` chain merged in."""
+    files = sorted({*TASKS_DIR.rglob("*.yaml"), *TASKS_DIR.rglob("*_yaml")})
+    return {path: merged(path) for path in files}
+
+
+def merged(path: Path, depth: int = 0) -> dict:
+    """A task YAML's mapping over the one it ``include``s (a path relative to it), as lm-eval merges them."""
+    data = read_yaml(path)
+    include = data.get("include")
+    if not isinstance(include, str) or depth > 8:
+        return data
+    return {**merged(path.parent / include, depth + 1), **data}
+
+
+def read_yaml(path: Path) -> dict:
     import yaml
 
     class Loader(yaml.SafeLoader):
         pass
 
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)  # !function etc.: not needed here
+    data = yaml.load(path.read_text(), Loader=Loader)
+    return data if isinstance(data, dict) else {}
+
+
+def group_members() -> dict[str, list[str]]:
+    """Every group defined in this folder's YAML files and the names it lists (tasks or groups)."""
     out: dict[str, list[str]] = {}
     for path in sorted(TASKS_DIR.rglob("*.yaml")):
-        data = yaml.load(path.read_text(), Loader=Loader)
-        if isinstance(data, dict) and "group" in data and isinstance(data.get("task"), list):
+        data = read_yaml(path)
+        if "group" in data and isinstance(data.get("task"), list):
             out[str(data["group"])] = [t if isinstance(t, str) else str(t.get("task")) for t in data["task"]]
     return out
