@@ -50,7 +50,7 @@ browser:
 # task (CI uses it to check the wiring quickly; such runs land in their own folder and are labelled in the report).
 LIMIT ?=
 DEMO_RUNS := results/runs/demo$(if $(LIMIT),-limit$(LIMIT))
-# JOBS=n evaluates on n worker processes (one variant family each); each gets one thread unless OMP_NUM_THREADS is
+# JOBS=n evaluates on n worker processes (taking cells as they free up); each gets one thread unless OMP_NUM_THREADS is
 # given on the command line or in the environment.
 JOBS ?= 1
 RUN_ENV := HF_HUB_OFFLINE=1 $(if $(and $(filter-out 1,$(JOBS)),$(filter file,$(origin OMP_NUM_THREADS))),OMP_NUM_THREADS=1)

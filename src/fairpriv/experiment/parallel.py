@@ -164,7 +164,8 @@ def run_parallel(runner, groups: list[Group], jobs: int, keep_going: bool, devic
     schedule = Schedule.of(groups)
     cells = {str(c.folder): c for _, _, group_cells in groups for c in group_cells}
     finished, running = SPAWN.Queue(), {}
-    with worker_pool(min(jobs, len(cells)), threads_per_job(jobs), finished, devices) as pool:
+    runner.progress.workers = min(jobs, len(cells))
+    with worker_pool(runner.progress.workers, threads_per_job(jobs), finished, devices) as pool:
         submit = lambda unit: running.__setitem__(pool.apply_async(_run_chain, ((  # noqa: E731
             runner.experiment, runner.out, runner.builtins, unit, keep_going, runner.device),)), unit)
         for unit in schedule.ready:

@@ -33,14 +33,16 @@ class Plan:
     done: dict[Cell, float] = field(default_factory=dict)
     pending: list[Cell] = field(default_factory=list)
     failed: dict[Cell, str] = field(default_factory=dict)  # with keep_going: cell -> error
+    workers: int = 1  # processes evaluating the cells at once (--jobs): the time left is shared between them
 
     def eta(self, remaining: list[Cell]) -> float | None:
-        """Seconds left for the remaining cells of timed tasks (each costs the mean of its task's finished cells);
-        None before any cell has finished. Cells of tasks not timed yet are counted by :meth:`untimed`."""
+        """Seconds left for the remaining cells of timed tasks (each costs the mean of its task's finished cells,
+        the sum shared between the workers); None before any cell has finished. Cells of tasks not timed yet are
+        counted by :meth:`untimed`."""
         if not self.done:
             return None
         times = self.task_times()
-        return sum(sum(times[c.task]) / len(times[c.task]) for c in remaining if c.task in times)
+        return sum(sum(times[c.task]) / len(times[c.task]) for c in remaining if c.task in times) / self.workers
 
     def untimed(self, remaining: list[Cell]) -> int:
         """How many of ``remaining`` belong to a task with no finished cell (their cost is unknown)."""

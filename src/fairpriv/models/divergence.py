@@ -171,8 +171,8 @@ def unsupported(self: Any, requests: Sequence[Any]) -> list[dict]:
     """The request method of every non-HF backend: a clear error instead of an AttributeError."""
     raise NotImplementedError(
         f"task {task_names(requests)} compares full next-token distributions ({REQUEST_TYPE} requests), which only "
-        f"Hugging Face and vLLM models provide here: use --model hf, --model vllm or a fairpriv <name>-hf or "
-        f"<name>-vllm model. "
+        f"fairpriv's Hugging Face and vLLM models provide: use --model hf or a fairpriv <name>-hf or <name>-vllm "
+        f"model. "
         f"{type(self).__name__} does not implement them (if it is an HFLM, fairpriv's lm-eval hook did not run: "
         f"use `fairpriv eval` or `import fairpriv` first)."
     )
