@@ -137,8 +137,10 @@ def test_finished_cells_are_recorded_once_in_order_of_report(tmp_path):
     # when the second was reported, 6 were left: 2 of task y (mean of 60 s and 120 s: 3 min) and 4 of untimed task b
     assert messages[1] == ("[2/8 done] zr@fraction=0.25 x fairpriv_test_toy in 2.0 min (about 3 min left; 4 cells of "
                            "tasks not timed yet)")
-    progress.workers = 2  # two workers share what is left
-    assert progress.time_left(progress.pending) == "about 2 min left; 4 cells of tasks not timed yet"
+    # now 5 are pending: 2 of task y (3 min of work) and 3 untimed; two workers share the 3 min
+    assert progress.time_left(progress.pending) == "about 3 min left; 3 cells of tasks not timed yet"
+    progress.workers = 2
+    assert progress.time_left(progress.pending) == "about 2 min left; 3 cells of tasks not timed yet"
 
 
 def test_a_worker_keeps_its_last_hf_model_for_the_next_cell_of_the_same_variant(tmp_path, tiny_model, fairpriv_home,
