@@ -122,7 +122,8 @@ class Schedule:
     """Units become ready as the first cells they wait on finish (see the module's docstring)."""
 
     ready: list[Unit] = field(default_factory=list)
-    waiting: dict[int, list[Unit | tuple[Group, list[Group]]]] = field(default_factory=dict)
+    # a head unit's id -> (the units of its group's other cells, the groups whose heads it releases)
+    waiting: dict[int, tuple[list[Unit], list[Group]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, groups: list[Group]) -> Schedule:
@@ -134,27 +135,22 @@ class Schedule:
                 schedule.ready.append(schedule.head(chain[0], chain[1:]))
         return schedule
 
-    def head(self, group: Group, others: list[Group]) -> Unit:
+    def head(self, group: Group, others: Sequence[Group] = ()) -> Unit:
         """The group's first cell as a unit, after which its other cells (and ``others``' heads) are released."""
         model, variant, cells = group
         unit = [(model, variant, cells[:1])]
-        rest = [u for u in split((model, variant, cells[1:])) if u[0][2]]
-        self.waiting[id(unit)] = rest + [(other, []) for other in others]
+        self.waiting[id(unit)] = (split((model, variant, cells[1:])), list(others))
         return unit
 
     def finished(self, unit: Unit) -> list[Unit]:
         """What ``unit`` held back, now ready to run."""
-        out = []
-        for item in self.waiting.pop(id(unit), []):
-            out.append(self.head(*item) if isinstance(item, tuple) else item)
-        return out
+        rest, others = self.waiting.pop(id(unit), ([], []))
+        return rest + [self.head(group) for group in others]
 
     def dependents(self, unit: Unit) -> list[Cell]:
         """Every cell held back by ``unit``, directly or through the heads it would release."""
-        cells = []
-        for item in self.waiting.pop(id(unit), []):
-            cells += [c for _, _, group_cells in ([item[0]] if isinstance(item, tuple) else item) for c in group_cells]
-        return cells
+        rest, others = self.waiting.pop(id(unit), ([], []))
+        return [cell for _, _, cells in [g for u in rest for g in u] + others for cell in cells]
 
 
 def run_parallel(runner, groups: list[Group], jobs: int, keep_going: bool, devices: Sequence[str] = ()) -> None:
@@ -166,8 +162,10 @@ def run_parallel(runner, groups: list[Group], jobs: int, keep_going: bool, devic
     finished, running = SPAWN.Queue(), {}
     runner.progress.workers = min(jobs, len(cells))
     with worker_pool(runner.progress.workers, threads_per_job(jobs), finished, devices) as pool:
-        submit = lambda unit: running.__setitem__(pool.apply_async(_run_chain, ((  # noqa: E731
-            runner.experiment, runner.out, runner.builtins, unit, keep_going, runner.device),)), unit)
+        def submit(unit: Unit) -> None:
+            task = (runner.experiment, runner.out, runner.builtins, unit, keep_going, runner.device)
+            running[pool.apply_async(_run_chain, (task,))] = unit
+
         for unit in schedule.ready:
             submit(unit)
         while running:

@@ -129,19 +129,17 @@ def divergences(lm: Any, requests: Sequence[Any], scores: Any, size: int, disabl
 VLLM_PAIRS_PER_CALL = 32  # each context returns a vocabulary of floats as Python lists: bounded memory per call
 
 
-def vllm_engine_check(lm: Any, requests: Sequence[Any]) -> int:
-    """The vocabulary size, after checking that this vLLM engine can return whole next-token distributions."""
+def vllm_engine_check(lm: Any, requests: Sequence[Any]) -> None:
+    """Refuse a vLLM engine that cannot return whole next-token distributions, naming the fix."""
     task = task_names(requests)
     if getattr(lm, "data_parallel_size", 1) > 1:
         raise NotImplementedError(f"task {task} on vLLM needs data_parallel_size=1 (lm-eval runs data-parallel "
                                   "vLLM in workers that return text only); drop data_parallel_size for this task")
     config = lm.model.llm_engine.model_config
-    vocab = config.get_vocab_size()
-    if config.max_logprobs != -1 and config.max_logprobs < vocab:
+    if config.max_logprobs != -1 and config.max_logprobs < config.get_vocab_size():
         raise ValueError(f"task {task} needs every token's log-probability, but this vLLM engine returns at most "
                          f"max_logprobs={config.max_logprobs}; add max_logprobs=-1 to --model_args (fairpriv's "
                          "<name>-vllm models set it unless given)")
-    return vocab
 
 
 def vllm_next_token_logprobs(lm: Any, texts: Sequence[str]):

@@ -24,7 +24,8 @@ def request_kinds(name: str) -> frozenset[str]:
     """The ``output_type`` of every task under task, group or tag ``name`` of this folder (empty if unknown)."""
     global _KINDS
     if _KINDS is None:
-        _KINDS = closure(task_output_types(), {**tag_members(), **group_members()})
+        yamls = task_yamls()
+        _KINDS = closure(task_output_types(yamls), {**tag_members(yamls), **group_members(yamls)})
     return _KINDS.get(name, frozenset())
 
 
@@ -42,19 +43,19 @@ def closure(kinds: dict[str, str], members: dict[str, list[str]]) -> dict[str, f
     return out
 
 
-def task_output_types() -> dict[str, str]:
-    """Task name -> ``output_type`` for every task YAML of this folder (``include`` followed)."""
+def task_output_types(yamls: dict[Path, dict]) -> dict[str, str]:
+    """Task name -> ``output_type`` for every task YAML of :func:`task_yamls`."""
     out = {}
-    for data in task_yamls().values():
+    for data in yamls.values():
         if isinstance(data.get("task"), str) and "output_type" in data:
             out[data["task"]] = str(data["output_type"])
     return out
 
 
-def tag_members() -> dict[str, list[str]]:
-    """Tag -> the tasks of this folder that carry it."""
+def tag_members(yamls: dict[Path, dict]) -> dict[str, list[str]]:
+    """Tag -> the tasks of :func:`task_yamls` that carry it."""
     out: dict[str, list[str]] = {}
-    for data in task_yamls().values():
+    for data in yamls.values():
         tags = data.get("tag") or []
         for tag in [tags] if isinstance(tags, str) else tags:
             if isinstance(data.get("task"), str):
@@ -88,11 +89,10 @@ def read_yaml(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def group_members() -> dict[str, list[str]]:
-    """Every group defined in this folder's YAML files and the names it lists (tasks or groups)."""
+def group_members(yamls: dict[Path, dict] | None = None) -> dict[str, list[str]]:
+    """Every group defined in this folder's YAML files (or in ``yamls``) and the names it lists (tasks or groups)."""
     out: dict[str, list[str]] = {}
-    for path in sorted(TASKS_DIR.rglob("*.yaml")):
-        data = read_yaml(path)
+    for data in (task_yamls() if yamls is None else yamls).values():
         if "group" in data and isinstance(data.get("task"), list):
             out[str(data["group"])] = [t if isinstance(t, str) else str(t.get("task")) for t in data["task"]]
     return out
