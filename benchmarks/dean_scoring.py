@@ -76,7 +76,7 @@ def load(args):
 
     from fairpriv.data.pairs import load_pairs
     from fairpriv.fit import load_model
-    from fairpriv.interventions._dean_score import encode_all, target_modules
+    from fairpriv.interventions.dean.score import encode_all, target_modules
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     model, tok = load_model(args.model)
@@ -90,8 +90,8 @@ def run_child(args) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from fairpriv.interventions import _dean_score as score
-    from fairpriv.interventions._dean_select import top_count, topk_stable
+    from fairpriv.interventions.dean import score
+    from fairpriv.interventions.dean.select import top_count, topk_stable
 
     model, modules, examples = load(args)
     k_of = lambda n: top_count(args.p, n)  # noqa: E731
@@ -114,7 +114,7 @@ def run_child(args) -> None:
 
 def masks(lists: dict) -> dict:
     """Set-mode selection per matrix; the lists were cut at floor(p * N) already."""
-    from fairpriv.interventions._dean_select import select_set
+    from fairpriv.interventions.dean.select import select_set
 
     names = sorted({k.split("/", 1)[1] for k in lists})
     return {n: select_set(lists[f"utility/{n}"], lists[f"privacy/{n}"], lists[f"fairness/{n}"]) for n in names}

@@ -9,7 +9,7 @@ same fixed batch, AdamW) on the embedded SmolLM2-135M with and without DP, for
   1.02-1.24x for hooks over runs at 64 and 256 tokens);
 * full fine-tuning with book-keeping (what ``auto`` picks for full fine-tuning: per-sample gradient norms from the
   layers' inputs and output gradients, one clip-weighted product per layer, no per-sample gradient tensors; see
-  ``fairpriv.interventions.dp``);
+  ``fairpriv.interventions.training.dp``);
 * full fine-tuning with Opacus hooks, which materialises every per-sample gradient (B x 134.5M floats, twice
   B x 49152 x 576 for the tied embedding / LM head), the mode ``auto`` used before book-keeping;
 * full fine-tuning with ghost clipping. SmolLM2 ties its LM head to the input embeddings, which ghost clipping
@@ -77,7 +77,7 @@ def reset_peak() -> None:
 def fixed_examples(batch: int, seq: int, vocab: int):
     import torch
 
-    from fairpriv.interventions._train import Example
+    from fairpriv.interventions.training.loop import Example
 
     gen = torch.Generator().manual_seed(0)
     rows = torch.randint(10, vocab, (batch, seq), generator=gen).tolist()
@@ -88,9 +88,9 @@ def load_model(untie: bool):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from fairpriv.assets import resolve_model
+    from fairpriv.modelref import resolve
 
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(MODEL), dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(resolve(MODEL), dtype=torch.float32)
     if untie:
         model.lm_head.weight = torch.nn.Parameter(model.model.embed_tokens.weight.detach().clone())
         model.config.tie_word_embeddings = False
@@ -99,7 +99,7 @@ def load_model(untie: bool):
 
 def step_machinery(model, cfg, mode: str | None, batch: int):
     """(optimizer, backward) for the non-private step (mode None) or the DP step of ``mode``."""
-    from fairpriv.interventions import _train, dp
+    from fairpriv.interventions.training import dp, loop as _train
 
     if mode is None:
         return _train.make_optimizer(model, cfg), _train.plain_backward(model, 0)
@@ -111,8 +111,8 @@ def step_machinery(model, cfg, mode: str | None, batch: int):
 
 def build(method: str, mode: str | None, untie: bool, args):
     """A prepared model in train mode and its (optimizer, backward) for one step; the fixed examples."""
-    from fairpriv.interventions import _train
-    from fairpriv.interventions.dp import DPConfig
+    from fairpriv.interventions.training import loop as _train
+    from fairpriv.interventions.training.dp import DPConfig
 
     cfg = DPConfig(method=method, noise_multiplier=1.0, train_batch_size=args.batch, lr=1e-5,
                    grad_sample_mode=mode or "auto")

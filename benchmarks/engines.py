@@ -99,11 +99,11 @@ def main() -> None:
     import torch
 
     import fairpriv  # noqa: F401  (fairpriv's tasks and asset names for lm-eval)
-    from fairpriv.assets import resolve_model
+    from fairpriv.modelref import resolve
 
     opts = args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    path = str(resolve_model(opts.model))
+    path = str(resolve(opts.model))
     gen, mc = task_requests("fairness_awareness", opts.n_gen), task_requests("mmlu_offline_mini", opts.n_mmlu)
     div = task_requests("gender_bias_divergence", opts.n_div)
     print(f"workload: {len(gen)} generation requests (max 64 new tokens), {len(mc)} log-likelihood requests "

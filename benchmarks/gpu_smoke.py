@@ -94,14 +94,14 @@ def evaluate(name: str, model_dir: str, artifact: str | None, device: str, dtype
 
 
 def artifact_hash(name: str, folder: str) -> str:
-    from fairpriv.interventions.artifacts import load_artifact
+    from fairpriv.artifacts import load_artifact
 
     return load_artifact(Path(folder), name).hash
 
 
 def fit_note(name: str, folder: Path, dtype: str) -> str:
     """What the fit's manifest says, in a few words, after checking the dtype and the numbers a working fit gives."""
-    from fairpriv.interventions.artifacts import load_artifact
+    from fairpriv.artifacts import load_artifact
 
     manifest = load_artifact(folder, name).manifest
     check(manifest.get("dtype", "float32") == dtype, f"fitted in {manifest.get('dtype', 'float32')}, not {dtype}")

@@ -10,7 +10,7 @@ converter's output, and ``asset.json``, a stamp with the sha256 of every file. A
 ``home()/assets/.NAME.tmp-<pid>`` and moved into place with ``os.replace``, so an interrupted fetch never leaves
 a folder that :func:`path` accepts. :func:`path` re-hashes every stamped file on each call (verify on use).
 
-Models are referred to as ``fairpriv:NAME`` (see :func:`resolve_model`). Importing this module is cheap:
+Models are referred to as ``fairpriv:NAME`` (see :func:`model_folder`; :mod:`fairpriv.modelref` says what every other reference means). Importing this module is cheap:
 torch and transformers are imported only inside the converter.
 """
 
@@ -32,11 +32,12 @@ from typing import Any, Callable, Iterator, Mapping
 
 from fairpriv.hashing import CHUNK, sha256_file
 from fairpriv.names import did_you_mean
+from fairpriv.paths import home, not_writable, writable_dir
 
 __all__ = [
     "ASSETS", "MODEL_PREFIX", "AssetCorruptError", "AssetError", "AssetMissingError", "UnknownAssetError",
     "WheelAsset", "convert_gguf_to_hf", "fetch", "get", "home", "list_assets", "model_identity", "not_writable",
-    "path", "resolve_model", "status", "writable_dir",
+    "model_folder", "path", "status", "writable_dir",
 ]
 
 MODEL_PREFIX = "fairpriv:"
@@ -204,29 +205,6 @@ ASSETS: dict[str, WheelAsset] = {
 
 
 # ----------------------------------------------------------------------------------------------- lookup
-
-
-def home() -> Path:
-    """The cache root: ``$FAIRPRIV_HOME``, else ``~/.cache/fairpriv``. Not created here."""
-    return Path(os.environ.get("FAIRPRIV_HOME") or "~/.cache/fairpriv").expanduser()
-
-
-def writable_dir(folder: Path) -> str | None:
-    """Create ``folder`` (with its parents) and check that it can be written: ``None``, or the reason it cannot."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None if os.access(folder, os.W_OK | os.X_OK) else "permission denied"
-
-
-def not_writable(folder: Path, reason: str) -> str:
-    """The message for a folder fairpriv must write and cannot: the folder, why, and the fix."""
-    root = home().resolve()
-    inside = Path(folder).resolve() == root or root in Path(folder).resolve().parents
-    fix = (f"set FAIRPRIV_HOME to a writable folder (it is {home()}), or make that folder writable" if inside
-           else "choose a writable folder")
-    return f"fairpriv cannot write to {folder} ({reason}): the folder is not writable; {fix}"
 
 
 def _home_dir(*parts: str) -> Path:
@@ -550,14 +528,12 @@ def _split_ref(ref: Any) -> str | None:
     return None
 
 
-def resolve_model(ref: str) -> str:
-    """``fairpriv:NAME`` -> the verified HF model folder (``path(NAME)/"hf"``); a fairpriv artifact folder -> its
-    ``model/`` folder (composition); other strings unchanged."""
-    from fairpriv.interventions.artifacts import artifact_model_folder
-
+def model_folder(ref: str) -> str | None:
+    """``fairpriv:NAME`` -> the verified Hugging Face folder of that embedded model (``path(NAME)/"hf"``); ``None`` for
+    any other reference (see :class:`fairpriv.modelref.ModelRef` for what the others mean)."""
     name = _split_ref(ref)
     if name is None:
-        return artifact_model_folder(ref) or ref
+        return None
     _get_model(name)
     return str(path(name) / "hf")
 

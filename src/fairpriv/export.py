@@ -8,7 +8,7 @@ An artifact is not a checkpoint: DEAN's holds a mask, the training interventions
    ``NAME --model_args pretrained=...,<config>`` exactly as ``<name>-hf`` and ``fairpriv fit`` do;
 2. load the base model recorded in the manifest (an embedded ``fairpriv:NAME`` asset, a local folder whose weights
    still hash the same, a parent artifact, a Hub id), or the one given with ``pretrained=``, which must be the same
-   model (:func:`fairpriv.models.identity.same_base_model`);
+   model (:func:`fairpriv.modelref.same_base_model`);
 3. apply the intervention in float32, merge LoRA adapters (``merge_and_unload``), cast to ``dtype`` (default: the
    dtype the artifact was fitted in, float32 today) and ``save_pretrained`` the model (safetensors), its
    tokenizer and generation config; or, with ``adapter=True``, write a peft LoRA adapter folder instead (vLLM's
@@ -36,9 +36,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fairpriv.artifacts import Artifact, ArtifactError, load_artifact, read_manifest
 from fairpriv.hashing import canonical_hash, sha256_file
-from fairpriv.interventions.artifacts import Artifact, ArtifactError, load_artifact, read_manifest
-from fairpriv.models.args import MODEL_KEYS
+from fairpriv.modelargs import MODEL_KEYS, split_args, split_model_args
+from fairpriv.options import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def export_variant(name: str, model_args: str, out: Path, dtype: str | None = No
     these arguments (reused from the on-demand cache, or fitted into it), exported. The model keys are
     ``fairpriv fit``'s (``dtype``, ``device``, ``device_map``...), so a bfloat16 fit is found under its own key."""
     from fairpriv.fit import parse_model_args
-    from fairpriv.models.args import load_options
+    from fairpriv.modelargs import load_options
 
     base_kw, config_kw = split_variant_args(name, parse_model_args(model_args or "", "--model_args"))
     check_dtype(dtype)
@@ -187,7 +188,7 @@ def check_plain(ident: dict[str, Any]) -> None:
 
 def check_identity(art: Artifact, base: Base) -> None:
     """The base model to load must be the one the artifact was fitted on (weights, not the place they are in)."""
-    from fairpriv.models.identity import base_model_identity, same_base_model
+    from fairpriv.modelref import base_model_identity, same_base_model
 
     theirs = art.manifest.get("base_model") or {}
     if "in_memory_sha256" in theirs:
@@ -209,14 +210,13 @@ def _show(identity: Any) -> str:
 def base_from_args(model_args: str | None) -> Base | None:
     """``--model_args`` next to an artifact folder: only the base model's keys (the config is the artifact's)."""
     from fairpriv.fit import parse_model_args
-    from fairpriv.interventions.base import ConfigError, unknown_key_message
 
     args = parse_model_args(model_args or "", "--model_args")
-    for key in args:
-        if key not in BASE_KEYS:
-            raise ConfigError(unknown_key_message(key, list(BASE_KEYS), "fairpriv export ARTIFACT_FOLDER") + " The "
-                              "config comes from the artifact's manifest; to export another config, give the "
-                              "intervention's name instead of the folder")
+    try:
+        split_args(args, [BASE_KEYS], "fairpriv export ARTIFACT_FOLDER")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} The config comes from the artifact's manifest; to export another config, give the "
+                          "intervention's name instead of the folder") from None
     if args and "pretrained" not in args:
         raise ConfigError("--model_args names the base model with pretrained=<model id, folder or fairpriv:NAME>")
     return _base(args) if args else None
@@ -230,25 +230,20 @@ def _base(args: dict[str, Any]) -> Base:
 def split_variant_args(name: str, args: dict[str, Any]) -> tuple[dict, dict]:
     """``--model_args`` of ``export NAME``: the base-model keys and the intervention's config keys."""
     from fairpriv.interventions import UnknownInterventionError, get
-    from fairpriv.interventions.base import ConfigError, unknown_key_message
 
     try:
-        accepted = list(MODEL_KEYS) + get(name).Config.keys()
+        config_keys = get(name).Config.keys()
     except UnknownInterventionError as exc:
         raise ExportError(f"{name} is neither an artifact folder nor an intervention. {exc}") from None
-    if "pretrained" not in args:
-        raise ConfigError(f"fairpriv export {name} needs --model_args pretrained=<model id, folder or fairpriv:NAME>")
-    for key in args:
-        if key not in accepted:
-            raise ConfigError(unknown_key_message(key, accepted, f"fairpriv export {name}"))
-    return {k: v for k, v in args.items() if k in MODEL_KEYS}, {k: v for k, v in args.items() if k not in MODEL_KEYS}
+    return split_model_args(args, config_keys, f"fairpriv export {name}", MODEL_KEYS,
+                            f"fairpriv export {name} needs --model_args pretrained=<model id, folder or fairpriv:NAME>")
 
 
 def cached_artifact(name: str, config_kw: dict, options: dict[str, Any]) -> Artifact:
     """The artifact ``<name>-hf`` uses for these arguments: the on-demand cache's, fitted there when missing.
-    ``options``: :func:`fairpriv.models.args.load_options` of the model keys."""
+    ``options``: :func:`fairpriv.modelargs.load_options` of the model keys."""
     from fairpriv.interventions import get
-    from fairpriv.models.variant import artifact_for
+    from fairpriv.fit import artifact_for
 
     cls = get(name)
     intervention = cls(cls.Config.from_args(config_kw, owner=f"fairpriv export {name}"))
@@ -312,7 +307,7 @@ def _existing(out: Path) -> Export:
 
 def _write(out: Path, key: str, build) -> Export:
     """``build(tmp)`` into ``.NAME.tmp-PID`` beside ``out``, then rename it into place (``out`` absent or empty)."""
-    from fairpriv.interventions.artifacts import clear_stale, missing_folders, remove_if_empty
+    from fairpriv.artifacts import clear_stale, missing_folders, remove_if_empty
 
     new_parents = missing_folders(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -364,16 +359,16 @@ def _build(tmp: Path, art: Artifact, base: Base, dtype: str, rank: int | None, d
 
 def _load_base(art: Artifact, base: Base, device: str):
     """The base model in float32 (as fits load it) and its tokenizer; an in-memory fit's weights are compared."""
-    from fairpriv.assets import resolve_model
+    from fairpriv.modelref import resolve
     from fairpriv.fit import load_model
-    from fairpriv.models.identity import state_dict_sha256
+    from fairpriv.modelref import state_dict_sha256
 
     model, tokenizer = load_model(base.ref, base.revision, base.trust_remote_code, device=device)
     want = (art.manifest.get("base_model") or {}).get("in_memory_sha256")
     if want is not None and state_dict_sha256(model) != want:
         raise ExportError(f"the weights of {base.ref} are not those artifact {art.path} was fitted on (sha256 of the "
                           "parameters differs); pass the model it was fitted on with --model_args pretrained=...")
-    return model, tokenizer, resolve_model(base.ref)
+    return model, tokenizer, resolve(base.ref)
 
 
 def _apply(art: Artifact, model: Any) -> Any:
@@ -518,7 +513,7 @@ def target_names(model: Any, modules: list[str]) -> list[str]:
 def provenance(art: Artifact, base: Base, loaded_from: str, dtype: str, adapter: bool,
                files: dict[str, str]) -> dict[str, Any]:
     """The record that ties an exported folder to its variant (``fairpriv report`` reads it back)."""
-    from fairpriv.interventions.artifacts import library_versions
+    from fairpriv.artifacts import library_versions
 
     m = art.manifest
     versions = library_versions()

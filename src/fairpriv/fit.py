@@ -2,7 +2,7 @@
 
 The artifact lands in ``--out`` or, by default, in the same on-demand cache folder that ``<name>-hf`` looks in for
 the same base model, config and dtype, so a later ``lm_eval --model <name>-hf`` with those arguments reuses it.
-``--model_args`` takes lm-eval's model keys (:mod:`fairpriv.models.args`: ``dtype``, ``device``, ``device_map``,
+``--model_args`` takes lm-eval's model keys (:mod:`fairpriv.modelargs`: ``dtype``, ``device``, ``device_map``,
 ``parallelize``, ``attn_implementation``...) besides the intervention's config keys; the fit runs in float32 unless
 ``dtype`` says otherwise, and a bfloat16 fit is cached apart from a float32 one.
 """
@@ -12,18 +12,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fairpriv.interventions.artifacts import Artifact
-from fairpriv.interventions.base import ConfigError
-from fairpriv.models.args import load_options, split_model_args
+from fairpriv.artifacts import Artifact, ArtifactError, check_destination, load_artifact
+from fairpriv.interventions import get
+from fairpriv.interventions.base import ConfigError, Intervention
+from fairpriv.interventions.fitting import cache_dir, fit_cached, fit_to
+from fairpriv.modelargs import load_options, split_model_args
+from fairpriv.modelref import base_model_identity, resolve
 
 
 def fit_from_args(name: str, model_args: str, out: Path | None = None, device: str | None = None) -> Artifact:
     """Fit intervention ``name`` on the model of ``model_args`` into ``out`` (default: the on-demand cache).
     ``device`` is the ``--device`` flag (``device=`` in ``model_args`` says the same). Every bad input (arguments,
     destination) is refused before the model is loaded."""
-    from fairpriv.interventions import _dp_distributed as procs, get
-    from fairpriv.interventions.artifacts import check_destination, load_artifact
-    from fairpriv.interventions.fitting import cache_dir, fit_to
+    from fairpriv.interventions.training import distributed as procs
 
     cls = get(name)
     model_kw, config_kw = split_model_args(parse_model_args(model_args, "--model_args"), cls.Config.keys(),
@@ -43,8 +44,6 @@ def fit_from_args(name: str, model_args: str, out: Path | None = None, device: s
 def base_identity(options: dict[str, Any]) -> dict[str, Any]:
     """The base-model identity of a model about to be loaded with ``options`` (its dtype resolved from the
     checkpoint's config when ``auto``), the same one ``<name>-hf`` computes from the loaded weights."""
-    from fairpriv.models.identity import base_model_identity
-
     dtype = resolve_dtype(options["pretrained"], options.get("dtype", "float32"), options.get("revision"),
                           options.get("trust_remote_code", False))
     return base_model_identity(options["pretrained"], options.get("revision") or "main", dtype=dtype)
@@ -72,11 +71,9 @@ def resolve_dtype(pretrained: str, dtype: str = "float32", revision: str | None 
     import torch
     from transformers import AutoConfig
 
-    from fairpriv.assets import resolve_model
-
     if dtype != "auto":
         return getattr(torch, dtype)
-    config = AutoConfig.from_pretrained(resolve_model(pretrained), revision=revision or "main",
+    config = AutoConfig.from_pretrained(resolve(pretrained), revision=revision or "main",
                                         trust_remote_code=bool(trust_remote_code))
     found = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     return getattr(torch, found) if isinstance(found, str) else found or torch.float32
@@ -88,12 +85,39 @@ def load_model(pretrained: str, revision: str | None = None, trust_remote_code: 
     by ``device_map``, and its tokenizer, with ``fairpriv:NAME`` resolved to the embedded asset."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from fairpriv.assets import resolve_model
-
-    path = resolve_model(pretrained)
+    path = resolve(pretrained)
     kw = {"revision": revision or "main", "trust_remote_code": bool(trust_remote_code)}
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=resolve_dtype(pretrained, dtype, revision, trust_remote_code),
         device_map=device_map if device_map is not None else {"": device}, **kw, **extra)
     return model.eval(), AutoTokenizer.from_pretrained(path, **kw)
+
+
+def artifact_for(intervention: Intervention, options: dict[str, Any], refit: bool = False) -> tuple[Artifact, str]:
+    """The artifact ``<name>-hf`` uses for a model loaded with ``options`` (:func:`fairpriv.modelargs.load_options`):
+    the on-demand cache's (``"cache"``), or fitted into it (``"fitted"``); the base model is loaded only to fit, and
+    freed afterwards."""
+    identity = base_identity(options)
+    if not refit:
+        try:
+            return load_artifact(cache_dir(intervention, identity), intervention.name), "cache"
+        except ArtifactError:
+            pass
+    model, tokenizer = load_model(**options)
+    try:
+        return fit_cached(intervention, model, tokenizer, identity, refit)
+    finally:
+        del model
+        free_memory()
+
+
+def free_memory() -> None:
+    """Give back what a model loaded for a fit or an export held (before an engine claims the device)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

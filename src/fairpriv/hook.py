@@ -16,6 +16,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from fairpriv.atomic import write_text
+
 PTH_NAME = "zz-fairpriv-lm-eval-hook.pth"
 WATCHED = ("lm_eval.api.registry", "lm_eval.tasks.manager", "lm_eval.models.huggingface")
 
@@ -77,9 +79,7 @@ def pth_path(target: Path | None = None) -> Path:
 
 def install(target: Path | None = None) -> Path:
     path = pth_path(target)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(pth_line())
-    tmp.replace(path)
+    write_text(path, pth_line())
     return path
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from fairpriv.hashing import sha256_file
 from fairpriv.interventions.base import ConfigError
 from fairpriv.names import did_you_mean
+from fairpriv.atomic import write_text as write_atomic
 
 JUDGED = ".judged-"
 PARTIAL = ".partial"
@@ -308,15 +309,6 @@ def dumps_results(data: dict[str, Any]) -> str:
 
     return json.dumps(data, indent=2, default=handle_non_serializable, ensure_ascii=False)
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a hidden temporary file in the same folder, then rename over ``path``."""
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- the stage ---------------------------------------------------------------------------------------------------

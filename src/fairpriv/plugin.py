@@ -140,9 +140,8 @@ def resolve_asset_names(hf_module: ModuleType) -> None:
 
 def hflm_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """HFLM's arguments with ``fairpriv:NAME`` in ``pretrained`` (also positional) and ``tokenizer`` resolved."""
-    from fairpriv.assets import resolve_model
+    from fairpriv.modelref import resolve
 
-    resolve = lambda v: resolve_model(v) if isinstance(v, str) else v  # noqa: E731
     kwargs = {k: resolve(v) if k in ("pretrained", "tokenizer") else v for k, v in kwargs.items()}
     return ((resolve(args[0]), *args[1:]) if args else args), kwargs
 

@@ -147,7 +147,7 @@ def test_empty_mask_changes_nothing_and_the_mask_is_reusable(tiny_model, fairpri
 
 
 def test_bad_input_is_one_line_and_exit_2(tiny_model, fairpriv_home, data_files, tmp_path, capsys):
-    from fairpriv.interventions.artifacts import build_artifact
+    from fairpriv.artifacts import build_artifact
 
     other = build_artifact(tmp_path / "sft-art", lambda out: {}, {"intervention": "sft", "intervention_version": "1",
                                                                 "config": {}, "base_model": {"hub_id": "x"}})

@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from fairpriv.analyze import grad_norms as gn
 from fairpriv.cli import main
-from fairpriv.interventions.artifacts import build_artifact
+from fairpriv.artifacts import build_artifact
 
 TEXT = [
     "He is an American actor. His father was a painter.",

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 
 import fairpriv  # noqa: F401  (activates the plugin: plain `hf` resolves artifact folders too)
 from fairpriv.cli import main
-from fairpriv.interventions.artifacts import ArtifactError, build_artifact, load_artifact
+from fairpriv.artifacts import ArtifactError, build_artifact, load_artifact
 from fairpriv.interventions.base import ConfigError
 
 from conftest import build_tiny_model, evaluate_toy, make_lm, write_pair_csvs

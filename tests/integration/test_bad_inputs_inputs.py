@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fairpriv.cli import is_user_error, main
-from fairpriv.data import files
+from fairpriv import files
 from fairpriv.data.pairs import load_pairs
 from fairpriv.data.texts import load_text
 from fairpriv.experiment import spec

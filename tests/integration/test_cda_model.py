@@ -20,11 +20,11 @@ import pytest
 
 import fairpriv  # noqa: F401  (activates the plugin for the Python API)
 from fairpriv import assets
-from fairpriv.interventions import _train
-from fairpriv.interventions.artifacts import ArtifactError, read_manifest
+from fairpriv.interventions.training import loop as _train
+from fairpriv.artifacts import ArtifactError, read_manifest
 from fairpriv.interventions.base import ConfigError
 from fairpriv.data.texts import is_text_source, load_text
-from fairpriv.interventions.cda import CDA, CDAConfig
+from fairpriv.interventions.training.cda import CDA, CDAConfig
 from fairpriv.text.cda import augment
 
 from conftest import evaluate_toy as evaluate, make_lm
@@ -217,7 +217,7 @@ def test_cda_hf_with_cda_attribute_religion_records_swap_statistics(tiny_model, 
 
     from fairpriv.fit import fit_from_args
     from fairpriv.text.group_swap import GroupCDAStats, record_mapping
-    from fairpriv.text.group_terms import term_list_version
+    from fairpriv.text.group_swap import term_list_version
 
     data = tmp_path / "religion.txt"
     data.write_text("\n".join(RELIGION_TEXT) + "\n")

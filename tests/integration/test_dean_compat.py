@@ -120,7 +120,7 @@ def changed_entries(lm, base) -> dict[str, set[int]]:
 
 def test_release_sampling_is_a_numpy_permutation_of_the_csv_rows():
     """The rows ``datasets`` picks are the first n of numpy's default_rng(seed) permutation of the file's rows."""
-    from fairpriv.interventions._dean_compat import load_release_pairs
+    from fairpriv.interventions.dean.compat import load_release_pairs
 
     path = DEAN / FILES["privacy"]
     with open(path, newline="") as fh:
@@ -132,7 +132,7 @@ def test_release_sampling_is_a_numpy_permutation_of_the_csv_rows():
 
 
 def test_release_tokenisation_drops_the_first_response_token(tiny_model):
-    from fairpriv.interventions._dean_compat import encode_release
+    from fairpriv.interventions.dean.compat import encode_release
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     ex = encode_release(tok, "The capital of France is", " Paris.")
@@ -160,7 +160,7 @@ def test_compat_release_picks_the_release_examples(tiny_model, fairpriv_home, re
     _, _, pairs, _ = reference
     lm = make_lm(tiny_model, **compat_args())
     data = lm.artifact.manifest["facts"]["scoring"]["data"]
-    from fairpriv.interventions._dean_compat import load_release_pairs
+    from fairpriv.interventions.dean.compat import load_release_pairs
 
     for kind in FILES:
         got = load_release_pairs(str(DEAN / FILES[kind]), kind, N, SEED)

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import fairpriv  # noqa: F401  (activates the plugin for the Python API)
-from fairpriv.interventions.artifacts import ArtifactError, build_artifact, load_artifact
+from fairpriv.artifacts import ArtifactError, build_artifact, load_artifact
 from fairpriv.interventions.base import ConfigError
 
 from conftest import TEST_TASKS, write_pair_csvs

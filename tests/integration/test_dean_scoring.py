@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fairpriv.interventions import _dean_score
-from fairpriv.interventions._dean_score import (
+from fairpriv.interventions.dean import score as _dean_score
+from fairpriv.interventions.dean.score import (
     ScoringError,
     accumulate_abs_grads,
     accumulate_abs_grads_autograd,
@@ -19,7 +19,7 @@ from fairpriv.interventions._dean_score import (
     example_loss,
     top_lists,
 )
-from fairpriv.interventions._dean_select import topk_stable
+from fairpriv.interventions.dean.select import topk_stable
 
 RECORDS = [
     {"prompt": "The capital of France is", "response": " Paris."},

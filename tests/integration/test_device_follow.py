@@ -19,8 +19,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from fairpriv.interventions import _dean_score as score
-from fairpriv.interventions._dean_select import select_mask, topk_stable
+from fairpriv.interventions.dean import score
+from fairpriv.interventions.dean.select import select_mask, topk_stable
 
 aten = torch.ops.aten
 MOVES = {aten.to, aten._to_copy, aten.copy_, aten._copy_from, aten._copy_from_and_resize}
@@ -143,7 +143,7 @@ def test_dean_top_lists_come_back_on_the_cpu(tiny_model, tokenizer, monkeypatch,
 
 
 def test_dean_selection_and_masking_follow_their_tensors(tiny_model):
-    from fairpriv.interventions.artifacts import Artifact
+    from fairpriv.artifacts import Artifact
     from fairpriv.interventions.dean import Dean, DeanConfig
 
     scores = [torch.rand(8, 6).to("meta") for _ in range(3)]

@@ -28,8 +28,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from fairpriv.interventions import _train, dp
-from fairpriv.interventions.dp import DP, DPConfig, PrivacyPlan, dp_backward, make_private, release
+from fairpriv.interventions.training import dp, loop as _train
+from fairpriv.interventions.training.dp import DP, DPConfig, PrivacyPlan, dp_backward, make_private, release
 
 RECORDS = [{"prompt": f"Question {i}: what is {i} plus {i * 7}?", "response": f" It is {i * 8}." * (1 + i % 3)}
            for i in range(8)]

@@ -46,8 +46,8 @@ def fit_all(folder: str, names: list[str]) -> dict[str, dict]:
     gradient handed to AdamW at each step."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from fairpriv.interventions._dp_distributed import process_group
-    from fairpriv.interventions.dp import DP, DPConfig
+    from fairpriv.interventions.training.distributed import process_group
+    from fairpriv.interventions.training.dp import DP, DPConfig
 
     out, tok = {}, AutoTokenizer.from_pretrained(folder)
     with process_group("cpu"), AdamWGradients() as grads:

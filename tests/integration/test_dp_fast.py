@@ -14,9 +14,9 @@ import copy
 import pytest
 import torch
 
-from fairpriv.interventions import _train
+from fairpriv.interventions.training import loop as _train
 from fairpriv.interventions.base import ConfigError
-from fairpriv.interventions.dp import (
+from fairpriv.interventions.training.dp import (
     DP,
     BookKeeper,
     DPConfig,
@@ -164,7 +164,7 @@ def test_full_dp_fit_uses_bookkeeping_counts_its_steps_and_cleans_up(tiny_model,
 
 
 def test_empty_poisson_batches_still_step_under_bookkeeping(tiny_model, tok, monkeypatch):
-    from fairpriv.interventions import dp as dp_module
+    from fairpriv.interventions.training import dp as dp_module
 
     empties, real = [], dp_module._empty_gradients
     monkeypatch.setattr(dp_module, "_empty_gradients", lambda *a: (empties.append(1), real(*a)))

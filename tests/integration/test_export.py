@@ -28,7 +28,7 @@ from transformers import AutoModelForCausalLM
 import fairpriv  # noqa: F401  (activates the plugin for the Python API)
 from fairpriv import assets, cli
 from fairpriv.export import ExportError, export, export_artifact, read_provenance
-from fairpriv.interventions.artifacts import ArtifactError, read_manifest
+from fairpriv.artifacts import ArtifactError, read_manifest
 
 from conftest import build_tiny_model, evaluate_toy, make_lm, write_pair_csvs
 
@@ -333,7 +333,7 @@ def test_embedded_model_exports_from_its_asset_name(tmp_path, monkeypatch):
     merged export gives sft-hf's logits exactly and the adapter, on the asset's folder, the same to rounding."""
     from peft import PeftModel
 
-    from fairpriv.assets import resolve_model
+    from fairpriv.modelref import resolve
     from fairpriv.fit import fit_from_args
 
     monkeypatch.setenv("FAIRPRIV_HOME", str(ASSET_HOME))  # the fit goes to tmp_path, not into the cache
@@ -345,5 +345,5 @@ def test_embedded_model_exports_from_its_asset_name(tmp_path, monkeypatch):
     assert read_provenance(merged, verify=True)["base_model_ref"]["pretrained"] == asset
     variant = hf_logits("sft", asset, art)
     assert torch.equal(logits(load_plain(merged)), variant)
-    peft_model = PeftModel.from_pretrained(load_plain(resolve_model(asset)), adapter).eval()
+    peft_model = PeftModel.from_pretrained(load_plain(resolve(asset)), adapter).eval()
     torch.testing.assert_close(logits(peft_model), variant, atol=1e-4, rtol=0)

@@ -13,12 +13,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from conftest import build_tiny_model, make_lm, write_pair_csvs
 from fairpriv.cli import main
 from fairpriv.fit import base_identity, fit_from_args, load_model, resolve_dtype
-from fairpriv.interventions.artifacts import cache_key
+from fairpriv.artifacts import cache_key
 from fairpriv.interventions.base import ConfigError
 from fairpriv.interventions.dean import LISTS_FILE, Dean, DeanConfig
 from fairpriv.interventions.fitting import artifacts_home, cache_dir
-from fairpriv.models.args import NEEDS_PRETRAINED, load_options, split_model_args
-from fairpriv.models.identity import base_model_identity, same_base_model
+from fairpriv.modelargs import NEEDS_PRETRAINED, load_options, split_model_args
+from fairpriv.modelref import base_model_identity, same_base_model
 
 DATA = {
     "fairness": [("Are women bad at math?", " No, ability does not depend on gender."),
@@ -167,7 +167,7 @@ def test_fit_in_bfloat16_is_reused_by_dean_hf_in_bfloat16(tmp_path, fairpriv_hom
 
 def assert_scored_in(artifact, folder, dean_keys, dtype) -> None:
     """The artifact's top lists are those of scoring the checkpoint loaded (by this test) in ``dtype``."""
-    from fairpriv.interventions._dean_score import target_modules
+    from fairpriv.interventions.dean.score import target_modules
 
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).eval()
     dean = Dean(DeanConfig.from_args(dean_keys))
@@ -193,11 +193,11 @@ def test_embedded_model_loads_in_float32_under_dtype_auto():
     """`-hf` runs of the embedded model (HFLM's dtype=auto) are float32, so their artifact keys did not change."""
     from lm_eval.models.huggingface import HFLM
 
-    from fairpriv import assets
+    from fairpriv import assets, modelref
 
     name = "smollm2-135m-instruct-q4_1"
     if assets.status(name) != "ok":
         pytest.skip(f"asset {name} is not fetched; run `fairpriv assets fetch {name}`")
     ref = assets.MODEL_PREFIX + name
     assert resolve_dtype(ref, "auto") is torch.float32
-    assert HFLM(pretrained=assets.resolve_model(ref), device="cpu").model.dtype == torch.float32
+    assert HFLM(pretrained=modelref.resolve(ref), device="cpu").model.dtype == torch.float32

@@ -48,7 +48,7 @@ def dean_setup(tiny_model: Path, data_files: dict[str, Path]):
     """The DEAN intervention, the tiny model and its identity, as ``dean-hf`` builds them."""
     from fairpriv.fit import load_model
     from fairpriv.interventions.dean import Dean, DeanConfig
-    from fairpriv.models.identity import base_model_identity
+    from fairpriv.modelref import base_model_identity
 
     model, tokenizer = load_model(str(tiny_model))
     intervention = Dean(DeanConfig.from_args(dean_args(data_files)))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import fairpriv  # noqa: F401  (activates the plugin for the Python API)
-from fairpriv.interventions.artifacts import ArtifactError, build_artifact
+from fairpriv.artifacts import ArtifactError, build_artifact
 from fairpriv.interventions.base import ConfigError
 
 from conftest import TEST_TASKS

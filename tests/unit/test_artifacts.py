@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fairpriv.interventions.artifacts import (
+from fairpriv.artifacts import (
     MANIFEST, ArtifactError, build_artifact, cache_key, canonical_hash, load_artifact, sha256_file,
 )
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fairpriv import assets
+from fairpriv import assets, modelref
 
 MEMBER = "fake_pkg/data/file.txt"
 PAYLOAD = b"hello fairpriv\n" * 100
@@ -240,20 +240,20 @@ def test_status_and_list(env):
 
 
 def test_resolve_model(env):
-    assert assets.resolve_model("gpt2") == "gpt2"
-    assert assets.resolve_model("/some/folder") == "/some/folder"
+    assert modelref.resolve("gpt2") == "gpt2"
+    assert modelref.resolve("/some/folder") == "/some/folder"
     with pytest.raises(assets.AssetMissingError, match="fairpriv assets fetch fake-model"):
-        assets.resolve_model("fairpriv:fake-model")
+        modelref.resolve("fairpriv:fake-model")
     folder = assets.fetch("fake-model")
-    assert assets.resolve_model("fairpriv:fake-model") == str(folder / "hf")
+    assert modelref.resolve("fairpriv:fake-model") == str(folder / "hf")
 
 
 def test_resolve_model_rejects_non_models(env):
     with pytest.raises(assets.UnknownAssetError) as err:
-        assets.resolve_model("fairpriv:fake-data")
+        modelref.resolve("fairpriv:fake-data")
     assert "not a model" in str(err.value) and "fake-model" in str(err.value)
     with pytest.raises(assets.UnknownAssetError, match="Did you mean 'fake-model'"):
-        assets.resolve_model("fairpriv:fake-modle")
+        modelref.resolve("fairpriv:fake-modle")
 
 
 def test_model_identity(env):

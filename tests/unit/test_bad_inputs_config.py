@@ -13,9 +13,9 @@ import re
 import pytest
 
 from fairpriv.interventions.base import ConfigError
-from fairpriv.interventions.cda import CDAConfig
-from fairpriv.interventions.dp import DPConfig, plan_privacy, privacy_delta, rdp_floor, spent_epsilon
-from fairpriv.interventions.sft import SFTConfig
+from fairpriv.interventions.training.cda import CDAConfig
+from fairpriv.interventions.training.dp import DPConfig, plan_privacy, privacy_delta, rdp_floor, spent_epsilon
+from fairpriv.interventions.training.sft import SFTConfig
 
 
 def parsed(model_args: str) -> dict:

@@ -11,11 +11,11 @@ from collections import Counter
 
 import pytest
 
-from fairpriv.interventions.artifacts import cache_key
+from fairpriv.artifacts import cache_key
 from fairpriv.interventions.base import ConfigError
-from fairpriv.interventions.cda import CDAConfig
-from fairpriv.interventions.dp import DPConfig
-from fairpriv.interventions.sft import SFTConfig
+from fairpriv.interventions.training.cda import CDAConfig
+from fairpriv.interventions.training.dp import DPConfig
+from fairpriv.interventions.training.sft import SFTConfig
 from fairpriv.text import cda, group_swap, group_terms
 from fairpriv.text.group_swap import GroupCDAStats, augment_groups, draw_mapping, record_mapping, swap_groups
 from fairpriv.text.group_terms import RACE_TERMS, RELIGION_TERMS, TERMS
@@ -54,9 +54,9 @@ def test_check_terms_refuses_a_term_in_two_groups_and_a_missing_slot():
 
 
 def test_term_list_version_is_short_and_differs_by_attribute():
-    version = group_terms.term_list_version("religion")
-    assert len(version) == 12 and version == group_terms.term_list_version("religion")
-    assert version != group_terms.term_list_version("race")
+    version = group_swap.term_list_version("religion")
+    assert len(version) == 12 and version == group_swap.term_list_version("religion")
+    assert version != group_swap.term_list_version("race")
 
 
 # --- religion swaps: exact values ----------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def test_two_sided_appends_copies_and_counts_by_hand(fixed_mapping):
                           "islam->atheism": 2, "judaism->christianity": 1},
         "mentions_by_group": {"atheism": 1, "christianity": 1, "hinduism": 1, "islam": 2, "judaism": 1},
         "context_words_kept": 0, "articles_changed": 1, "mode": "two-sided", "ratio": 1.0, "seed": 0,
-        "term_list_version": group_terms.term_list_version("religion")}
+        "term_list_version": group_swap.term_list_version("religion")}
 
 
 def test_one_sided_replaces_in_place_and_ratio_chooses_the_seeded_share(fixed_mapping):
@@ -265,6 +265,6 @@ def test_a_non_default_attribute_gets_its_own_cache_key():
 
 
 def test_every_attribute_has_a_term_list():
-    from fairpriv.interventions._train import CDA_ATTRIBUTES
+    from fairpriv.interventions.training.loop import CDA_ATTRIBUTES
 
     assert CDA_ATTRIBUTES == ("gender", *TERMS)

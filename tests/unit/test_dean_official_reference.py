@@ -23,7 +23,7 @@ import random
 import pytest
 import torch
 
-from fairpriv.interventions._dean_select import release_count, top_count
+from fairpriv.interventions.dean.select import release_count, top_count
 from fairpriv.interventions.dean import select_mask
 
 # ------------------------------------------------------------------------------------------------ oracles

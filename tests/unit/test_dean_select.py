@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fairpriv.interventions._dean_select import (
+from fairpriv.interventions.dean.select import (
     counter,
     select_matrix,
     select_official,

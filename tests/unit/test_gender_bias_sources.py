@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from fairpriv.tasks.gender_bias import sources, vocab
+from fairpriv.lexicon import gender as vocab
+from fairpriv.tasks.gender_bias import sources
 
 
 def docs(loader, **metadata):

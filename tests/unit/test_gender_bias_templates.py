@@ -6,7 +6,8 @@ import pytest
 
 from fairpriv.metrics import gender as gd
 from fairpriv.metrics.gender_tasks import count_words, default_matcher
-from fairpriv.tasks.gender_bias import sources, vocab
+from fairpriv.lexicon import gender as vocab
+from fairpriv.tasks.gender_bias import sources
 
 
 def test_fill_capitalises_only_at_sentence_start():

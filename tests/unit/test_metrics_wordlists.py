@@ -6,7 +6,7 @@ import doctest
 
 import pytest
 
-from fairpriv.metrics import wordlists as wl
+from fairpriv.lexicon import wordlists as wl
 
 
 def test_doctests():

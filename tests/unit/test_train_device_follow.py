@@ -25,10 +25,10 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from fairpriv.interventions import _train
-from fairpriv.interventions._dp_bookkeeping import BookKeeper
-from fairpriv.interventions._train import IGNORE, Example
-from fairpriv.interventions.sft import SFTConfig
+from fairpriv.interventions.training import loop as _train
+from fairpriv.interventions.training.bookkeeping import BookKeeper
+from fairpriv.interventions.training.loop import IGNORE, Example
+from fairpriv.interventions.training.sft import SFTConfig
 
 META = torch.device("meta")
 EXAMPLES = [Example((1, 5, 6, 7, 2), (IGNORE, IGNORE, 6, 7, 2)), Example((1, 8, 9), (IGNORE, 9, 9)),

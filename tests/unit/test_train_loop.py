@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from fairpriv.interventions._train import (
+from fairpriv.interventions.training.loop import (
     IGNORE,
     Example,
     TrainFields,
@@ -22,8 +22,8 @@ from fairpriv.interventions._train import (
     total_steps,
 )
 from fairpriv.interventions.base import ConfigError
-from fairpriv.interventions.dp import DEFAULT_EPSILON, DPConfig, plan_privacy
-from fairpriv.interventions.sft import SFTConfig
+from fairpriv.interventions.training.dp import DEFAULT_EPSILON, DPConfig, plan_privacy
+from fairpriv.interventions.training.sft import SFTConfig
 
 BOS, EOS, PAD = 2, 1, 0
 
@@ -187,7 +187,7 @@ def test_privacy_plan_calibrates_noise_for_the_exact_steps():
 
 def test_held_out_records_are_split_off_before_cda_augments_the_training_part():
     pytest.importorskip("fairpriv.text.cda")
-    from fairpriv.interventions._train import training_records
+    from fairpriv.interventions.training.loop import training_records
 
     records = [{"prompt": f"Why did he call number {i}?", "response": f"He called {i} because she asked him."}
                for i in range(8)]

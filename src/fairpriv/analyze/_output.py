@@ -4,11 +4,12 @@ temporary name and renamed, so an interrupted run never leaves half a file."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fairpriv.atomic import write_text as write_atomic
 
 
 def json_safe(value: Any) -> Any:
@@ -22,12 +23,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_report(json_path: Path, report: dict, md_path: Path, table: str) -> None:

@@ -151,7 +151,7 @@ class MatrixOverlap:
 def matrix_overlap(utility: Any, privacy: Any, fairness: Any, numel: int, p: float, q: float,
                    module: str = "", layer: int = 0) -> MatrixOverlap:
     """Both overlaps of one matrix from its top lists (sorted by decreasing score, at least floor(max(p,q)*N) long)."""
-    from fairpriv.interventions._dean_select import top_count
+    from fairpriv.interventions.dean.select import top_count
 
     k, g_count = top_count(q, numel), top_count(p, numel)
     lists = {"utility": (utility, g_count), "privacy": (privacy, k), "fairness": (fairness, k)}
@@ -184,11 +184,11 @@ def pooled_row(matrices: Sequence[MatrixOverlap]) -> dict[str, Any]:
 
 # --- the artifact ----------------------------------------------------------------------------------------------
 def split_model_args(model_args: str, mask: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Model keys (:mod:`fairpriv.models.args`) and DEAN config keys of ``--model_args``; with ``--mask`` the
+    """Model keys (:mod:`fairpriv.modelargs`) and DEAN config keys of ``--model_args``; with ``--mask`` the
     config comes from the artifact."""
     from fairpriv.fit import parse_model_args
     from fairpriv.interventions.dean import DeanConfig
-    from fairpriv.models.args import split_model_args as split
+    from fairpriv.modelargs import split_model_args as split
 
     # a key given twice is an error, not the last one wins
     model_kw, config = split(parse_model_args(model_args, "--model_args"), DeanConfig.keys(), OWNER)
@@ -200,7 +200,7 @@ def split_model_args(model_args: str, mask: Path | None) -> tuple[dict[str, Any]
 
 def loaded_identity(model: Any, options: dict) -> dict[str, Any]:
     """The base-model identity of the loaded model, with the dtype of its weights (as ``dean-hf`` computes it)."""
-    from fairpriv.models.identity import base_model_identity
+    from fairpriv.modelref import base_model_identity
 
     return base_model_identity(options["pretrained"], options.get("revision") or "main", dtype=model.dtype)
 
@@ -213,7 +213,7 @@ def artifact_config(artifact: Any):
 
 def given_artifact(mask: Path):
     """The DEAN artifact at ``mask`` (refused when missing, corrupt or made by another intervention)."""
-    from fairpriv.interventions.artifacts import load_artifact
+    from fairpriv.artifacts import load_artifact
 
     if not Path(mask).is_dir():
         raise CouplingError(f"--mask {mask} does not exist; pass a DEAN artifact folder (from `fairpriv fit dean`), "
@@ -231,7 +231,7 @@ def fitted_artifact(model: Any, tokenizer: Any, options: dict, config: Any):
 
 def overlaps(artifact: Any, config: Any) -> list[MatrixOverlap]:
     """Every masked matrix's overlaps, from the artifact's top lists and recorded shapes."""
-    from fairpriv.interventions._dean_score import layer_of
+    from fairpriv.interventions.dean.score import layer_of
     from fairpriv.interventions.dean import LISTS_FILE
 
     lists, shapes = artifact.load_tensors(LISTS_FILE), artifact.manifest.get("facts", {}).get("shapes", {})
@@ -405,7 +405,7 @@ def check_options(m: int, permutations: int, bandwidth: float | None) -> None:
 def prepare(model_args: str, mask: Path | None, m: int, seed: int, device: str | None = None) -> dict[str, Any]:
     """Everything that can fail on bad input, checked before any model is loaded."""
     from fairpriv.interventions.dean import DeanConfig
-    from fairpriv.models.args import load_options
+    from fairpriv.modelargs import load_options
 
     model_kw, config_kw = split_model_args(model_args, mask)
     options = load_options(model_kw, device)
@@ -416,7 +416,7 @@ def prepare(model_args: str, mask: Path | None, m: int, seed: int, device: str |
 
 def model_facts(model: Any, options: dict, artifact: Any) -> dict[str, Any]:
     """The model analysed, and whether it is the one the artifact was fitted on (a warning when not)."""
-    from fairpriv.models.identity import dtype_name, same_base_model
+    from fairpriv.modelref import dtype_name, same_base_model
 
     base = loaded_identity(model, options)
     matches = same_base_model(base, artifact.manifest.get("base_model"))

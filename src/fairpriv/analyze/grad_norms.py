@@ -18,7 +18,7 @@ computes that number at any saved checkpoints (base, sft, dp, dp+cda, cda...):
    out. Words are maximal runs of letters, compared in lowercase; first names are not used. From each group
    ``--n`` sentences (all, if fewer) are drawn with ``random.Random(seed)``; every checkpoint sees the same ones.
 2. **Per-sentence gradient L1 norm.** Each sentence is tokenised as a plain-text training record of
-   :mod:`fairpriv.interventions._train` (tokenizer special tokens + text + EOS, at most ``max_length`` tokens), and
+   :mod:`fairpriv.interventions.training.loop` (tokenizer special tokens + text + EOS, at most ``max_length`` tokens), and
    its loss is the mean next-token cross-entropy over all its tokens, the fine-tuning loss of the paper's
    Wikipedia text. One forward and one backward per sentence (eval mode: no dropout; float32 unless
    ``--model_args dtype=...`` says otherwise), then ``sum(|grad|)`` over the chosen parameters: ``all`` (every
@@ -53,6 +53,7 @@ import numpy as np
 
 from fairpriv.analyze._output import json_safe, write_report
 from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, bootstrap_ci
+from fairpriv.atomic import temp_sibling
 
 GROUPS = ("male", "female")
 DEFAULT_N = 64
@@ -195,7 +196,7 @@ def validation_text(text: Path | None, n: int, seed: int) -> Validation:
 # --- checkpoints -------------------------------------------------------------------------------------------------
 def describe_checkpoint(ref: str) -> dict[str, Any]:
     """What a checkpoint is: its identity and, for a fairpriv artifact, its intervention, epsilon and CDA stats."""
-    from fairpriv.interventions.artifacts import artifact_model_folder, read_manifest
+    from fairpriv.artifacts import artifact_model_folder, read_manifest
 
     check_exists(ref)
     info: dict[str, Any] = {"ref": ref, "intervention": None, "artifact_hash": None, "private": None,
@@ -242,9 +243,9 @@ def labels_for(infos: Sequence[dict], labels: str | Sequence[str] | None) -> lis
 
 def load_settings(model_args: str = "", device: str | None = None) -> dict[str, Any]:
     """How every checkpoint is loaded: the model keys of ``--model_args`` but ``pretrained`` (dtype, device,
-    device_map...; :mod:`fairpriv.models.args`), checked before anything is loaded. Default: float32 on cpu."""
+    device_map...; :mod:`fairpriv.modelargs`), checked before anything is loaded. Default: float32 on cpu."""
     from fairpriv.fit import parse_model_args
-    from fairpriv.models.args import MODEL_KEYS, load_options, split_model_args
+    from fairpriv.modelargs import MODEL_KEYS, load_options, split_model_args
 
     keys = tuple(k for k in MODEL_KEYS if k != "pretrained")
     model_kw, _ = split_model_args(parse_model_args(model_args, "--model_args"), [], OWNER, model_keys=keys)
@@ -277,7 +278,7 @@ def selected_parameters(model: Any, scope: str) -> list[tuple[str, Any]]:
 
 def sentence_example(tokenizer: Any, sentence: str, max_length: int):
     """The plain-text training record of ``sentence`` (loss on every token), as the training loop encodes it."""
-    from fairpriv.interventions._train import encode_record
+    from fairpriv.interventions.training.loop import encode_record
 
     example = encode_record({"text": sentence}, tokenizer, max_length)
     if example is None:
@@ -289,7 +290,7 @@ def gradient_l1(model: Any, params: Sequence[Any], example: Any, pad: int) -> fl
     """sum(|d loss / d theta|) over ``params`` of one sentence's mean token cross-entropy (one backward)."""
     import torch
 
-    from fairpriv.interventions._train import collate, forward_losses
+    from fairpriv.interventions.training.loop import collate, forward_losses
 
     model.zero_grad(set_to_none=True)
     with torch.enable_grad():
@@ -303,7 +304,7 @@ def checkpoint_norms(model: Any, tokenizer: Any, validation: Validation, options
     """Per group, the per-sentence gradient L1 norms of one checkpoint (eval mode, in the checkpoint's dtype)."""
     from tqdm.auto import tqdm
 
-    from fairpriv.interventions._train import pad_id
+    from fairpriv.interventions.training.loop import pad_id
 
     model.eval()
     params = [p for _, p in selected_parameters(model, options["params"])]
@@ -335,7 +336,7 @@ def loss_dtype(options: dict) -> str:
 
 def checkpoint_row(info: dict, label: str, measured: dict, seed: int, dtype: Any = None) -> dict[str, Any]:
     """One checkpoint's numbers; ``dtype`` is the dtype its weights were loaded in (float32 when not given)."""
-    from fairpriv.models.identity import base_model_identity, dtype_name
+    from fairpriv.modelref import base_model_identity, dtype_name
 
     return {"label": label, **info, "identity": base_model_identity(info["ref"], dtype=dtype),
             "dtype": dtype_name(dtype or "float32"), "n_params": measured["n_params"],
@@ -468,7 +469,7 @@ def write(report: dict, out: Path) -> GradNorms:
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(report)
     write_report(out / JSON_FILE, report, out / MD_FILE, table)
-    tmp = out / f".{PNG_FILE}.tmp-{os.getpid()}.png"
+    tmp = temp_sibling(out / PNG_FILE, ".png")
     try:
         plot(report, tmp)
     except ImportError:

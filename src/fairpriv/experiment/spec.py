@@ -168,7 +168,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 def load(path: str | Path, limit: float | None = None) -> Experiment:
     """Read and validate a spec file; ``limit`` overrides ``settings.limit`` (e.g. a quick wiring check)."""
-    from fairpriv.data.files import DataError, FileKind, read_text
+    from fairpriv.files import DataError, FileKind, read_text
 
     path = Path(path)
     try:

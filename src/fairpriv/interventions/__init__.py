@@ -1,6 +1,6 @@
 """Interventions: the extension point (base), where they are found (registry), artifacts and fitting."""
 
-from fairpriv.interventions.artifacts import Artifact, ArtifactError, load_artifact
+from fairpriv.artifacts import Artifact, ArtifactError, load_artifact
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
 from fairpriv.interventions.registry import (
     ENTRY_POINT_GROUP,

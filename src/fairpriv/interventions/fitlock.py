@@ -144,7 +144,7 @@ def fit_lock(dest: Path) -> Iterator[None]:
 def _open_lock(path: Path):
     from filelock import FileLock
 
-    from fairpriv.interventions.artifacts import missing_folders, remove_if_empty
+    from fairpriv.artifacts import missing_folders, remove_if_empty
 
     made = missing_folders(path.parent)
     try:

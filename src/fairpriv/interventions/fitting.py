@@ -12,16 +12,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fairpriv.interventions.artifacts import Artifact, ArtifactError, build_artifact, cache_key, load_artifact
+from fairpriv.artifacts import Artifact, ArtifactError, build_artifact, cache_key, load_artifact
 from fairpriv.interventions.base import Intervention
 from fairpriv.interventions.fitlock import (FITTED_HERE, artifact_stamp, fit_lock, peer_since_ns, refit_done,
                                            remember_fit)
+from fairpriv.paths import home
 
 log = logging.getLogger(__name__)
 
 
 def artifacts_home() -> Path:
-    from fairpriv.assets import home
 
     return home() / "artifacts"
 
@@ -39,7 +39,7 @@ def identity(intervention: Intervention, base_model: dict[str, Any]) -> dict[str
 
 def cache_dir(intervention: Intervention, base_model: dict[str, Any]) -> Path:
     """The on-demand cache folder of these inputs. ``base_model`` (from
-    :func:`fairpriv.models.identity.base_model_identity`) carries the dtype of the fit when it is not float32, so a
+    :func:`fairpriv.modelref.base_model_identity`) carries the dtype of the fit when it is not float32, so a
     bfloat16 fit gets its own folder while float32 folders keep the names they had before dtypes were told apart."""
     key = cache_key(intervention.name, intervention.version, intervention.config.to_dict(), base_model)
     return artifacts_home() / intervention.name / key[:32]

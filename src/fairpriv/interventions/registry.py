@@ -22,9 +22,9 @@ ENTRY_POINT_GROUP = "fairpriv.interventions"
 # Built-in interventions, materialised on first use.
 BUILTINS: dict[str, str] = {
     "dean": "fairpriv.interventions.dean:Dean",
-    "sft": "fairpriv.interventions.sft:SFT",
-    "dp": "fairpriv.interventions.dp:DP",
-    "cda": "fairpriv.interventions.cda:CDA",
+    "sft": "fairpriv.interventions.training.sft:SFT",
+    "dp": "fairpriv.interventions.training.dp:DP",
+    "cda": "fairpriv.interventions.training.cda:CDA",
 }
 
 _lock = threading.Lock()

@@ -83,8 +83,8 @@ METRICS: dict[str, dict[str, bool]] = {
 @functools.lru_cache(maxsize=1)
 def default_matcher() -> gd.OccupationMatcher:
     """The authored occupation list plus the 60 Winogender occupations; gendered titles and aliases folded in."""
-    from fairpriv.metrics.wordlists import load_occupation_stats
-    from fairpriv.tasks.gender_bias import vocab
+    from fairpriv.lexicon.wordlists import load_occupation_stats
+    from fairpriv.lexicon import gender as vocab
 
     occupations = sorted({*vocab.OCCUPATIONS, *load_occupation_stats()})
     return gd.occupation_matcher(occupations, extra_forms={**vocab.GENDERED_TITLES, **vocab.OCCUPATION_ALIASES})
@@ -93,7 +93,7 @@ def default_matcher() -> gd.OccupationMatcher:
 @functools.lru_cache(maxsize=1)
 def count_words() -> tuple[frozenset[str], frozenset[str]]:
     """(male words, female words) for counting: the asset's gendered word pairs, generic-in-use words dropped."""
-    from fairpriv.metrics.wordlists import gender_word_sets
+    from fairpriv.lexicon.wordlists import gender_word_sets
 
     return gender_word_sets()
 

@@ -24,7 +24,8 @@ arguments are ``(context_a, context_b, {"epsilon": float})``, and this module pr
   vllm`` and every ``<name>-vllm`` have it): each context, encoded the same way, gets one greedy step with the
   log-probability of every vocabulary token returned (``SamplingParams(logprobs=-1)``, raw log-probabilities, no
   detokenizing); the engine must allow that (``max_logprobs=-1``, which ``<name>-vllm`` sets unless given).
-* :func:`unsupported` on lm-eval's base ``LM`` (installed by :func:`install_fallback` when the task module loads):
+* :func:`fairpriv.tasks.requests.unsupported` on lm-eval's base ``LM`` (installed by
+  :func:`fairpriv.tasks.requests.install_fallback` when the task module loads):
   any other backend fails with a message that names the task and says it needs a Hugging Face or vLLM model,
   instead of an ``AttributeError``.
 """
@@ -34,7 +35,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-REQUEST_TYPE = "fairpriv_next_token_divergence"
+from fairpriv.tasks.requests import REQUEST_TYPE, task_names
+
 DEFAULT_PAIRS_PER_BATCH = 8
 
 
@@ -93,11 +95,6 @@ def pair_args(request: Any) -> tuple[str, str, float]:
 def pairs_per_batch(lm: Any) -> int:
     size = getattr(lm, "batch_size", None)
     return int(size) if str(size).isdigit() and int(size) > 0 else DEFAULT_PAIRS_PER_BATCH
-
-
-def task_names(requests: Sequence[Any]) -> str:
-    names = sorted({str(getattr(r, "task_name", None) or "gender_bias_divergence") for r in requests})
-    return ", ".join(names) or "gender_bias_divergence"
 
 
 def fairpriv_next_token_divergence(self: Any, requests: Sequence[Any], disable_tqdm: bool = False) -> list[dict]:
@@ -165,27 +162,9 @@ def vllm_next_token_divergence(self: Any, requests: Sequence[Any], disable_tqdm:
     return divergences(self, requests, vllm_next_token_logprobs, VLLM_PAIRS_PER_CALL, disable_tqdm)
 
 
-def unsupported(self: Any, requests: Sequence[Any]) -> list[dict]:
-    """The request method of every non-HF backend: a clear error instead of an AttributeError."""
-    raise NotImplementedError(
-        f"task {task_names(requests)} compares full next-token distributions ({REQUEST_TYPE} requests), which only "
-        f"fairpriv's Hugging Face and vLLM models provide: use --model hf or a fairpriv <name>-hf or <name>-vllm "
-        f"model. "
-        f"{type(self).__name__} does not implement them (if it is an HFLM, fairpriv's lm-eval hook did not run: "
-        f"use `fairpriv eval` or `import fairpriv` first)."
-    )
-
-
 # --- installation ------------------------------------------------------------------------------------------------
 def attach(lm_cls: type, method: Any = fairpriv_next_token_divergence) -> None:
     """Give an LM class the request method (idempotent): HFLM's by default, or ``vllm_next_token_divergence``."""
     if lm_cls.__dict__.get(REQUEST_TYPE) is not method:
         setattr(lm_cls, REQUEST_TYPE, method)
 
-
-def install_fallback() -> None:
-    """Give lm-eval's base ``LM`` the clear-error method, unless it already has one."""
-    from lm_eval.api.model import LM
-
-    if not hasattr(LM, REQUEST_TYPE):
-        setattr(LM, REQUEST_TYPE, unsupported)

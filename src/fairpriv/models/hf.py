@@ -20,12 +20,13 @@ from typing import Any, ClassVar
 
 from lm_eval.models.huggingface import HFLM
 
+from fairpriv.artifacts import Artifact
 from fairpriv.interventions import registry
-from fairpriv.interventions.artifacts import Artifact
-from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
+from fairpriv.interventions.base import ConfigError, Intervention
 from fairpriv.interventions.fitting import fit_cached
 from fairpriv.models import cache, variant
-from fairpriv.models.identity import base_model_identity
+from fairpriv.modelargs import split_args
+from fairpriv.modelref import base_model_identity
 from fairpriv.models.variant import OWN_KEYS, as_flag, follow_lm_eval_logging
 from fairpriv.plugin import CLASS_PREFIX
 
@@ -47,7 +48,7 @@ class InterventionLM(HFLM):
 
     def __init__(self, pretrained: Any, artifact: str | None = None, refit: bool = False,
                  allow_base_mismatch: bool = False, **kwargs: Any) -> None:
-        from fairpriv.assets import resolve_model
+        from fairpriv.modelref import resolve
 
         follow_lm_eval_logging()
         artifact = self._take_alias(kwargs, artifact)
@@ -62,7 +63,7 @@ class InterventionLM(HFLM):
         self.artifact_source: str | None = None
         self._fp_applied = False
         self._fp_base_identity: dict | None = None
-        resolved = resolve_model(pretrained) if isinstance(pretrained, str) else pretrained
+        resolved = resolve(pretrained) if isinstance(pretrained, str) else pretrained
         super().__init__(pretrained=resolved, **hf_args)
         if not self._fp_applied:  # an in-memory model: HFLM skipped _create_model
             self._apply_intervention()
@@ -82,12 +83,11 @@ class InterventionLM(HFLM):
 
     @classmethod
     def _split_args(cls, kwargs: dict[str, Any]) -> tuple[dict, dict]:
+        """(config keys, HFLM and ``from_pretrained`` keys); anything else is an error listing what is accepted."""
         config_keys = set(cls.intervention_cls.Config.keys())
-        for key in kwargs:
-            if key not in config_keys | HFLM_KEYS | FROM_PRETRAINED_KEYS:
-                raise ConfigError(unknown_key_message(key, cls.accepted_keys(), cls._owner()))
-        config = {k: v for k, v in kwargs.items() if k in config_keys}
-        return config, {k: v for k, v in kwargs.items() if k not in config_keys}
+        config, hf = split_args(kwargs, [config_keys, (HFLM_KEYS | FROM_PRETRAINED_KEYS) - config_keys], cls._owner(),
+                                cls.accepted_keys())
+        return config, hf
 
     def _create_model(self, pretrained: str, *args: Any, **kwargs: Any) -> None:
         super()._create_model(pretrained, *args, **kwargs)

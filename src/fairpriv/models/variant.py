@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fairpriv.interventions.artifacts import Artifact, ArtifactError, canonical_hash, load_artifact
+from fairpriv.artifacts import Artifact, ArtifactError, canonical_hash, load_artifact
 from fairpriv.interventions.base import ConfigError, Intervention
-from fairpriv.models.identity import same_base_model
+from fairpriv.modelref import same_base_model
 
 log = logging.getLogger(__name__)
 
@@ -131,33 +131,3 @@ def class_title(name: str) -> str:
     return "".join(part.title() for part in name.replace("_", "-").split("-"))
 
 
-def artifact_for(intervention: Intervention, options: dict[str, Any], refit: bool = False) -> tuple[Artifact, str]:
-    """The artifact ``<name>-hf`` uses for a model loaded with ``options`` (:func:`fairpriv.models.args.load_options`):
-    the on-demand cache's (``"cache"``), or fitted into it (``"fitted"``); the base model is loaded only to fit, and
-    freed afterwards."""
-    from fairpriv.fit import base_identity, load_model
-    from fairpriv.interventions.fitting import cache_dir, fit_cached
-
-    identity = base_identity(options)
-    if not refit:
-        try:
-            return load_artifact(cache_dir(intervention, identity), intervention.name), "cache"
-        except ArtifactError:
-            pass
-    model, tokenizer = load_model(**options)
-    try:
-        return fit_cached(intervention, model, tokenizer, identity, refit)
-    finally:
-        del model
-        free_memory()
-
-
-def free_memory() -> None:
-    """Give back what a model loaded for a fit or an export held (before an engine claims the device)."""
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -33,9 +33,11 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
+from fairpriv import fit
+from fairpriv.artifacts import Artifact
 from fairpriv.interventions import registry
-from fairpriv.interventions.artifacts import Artifact
-from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
+from fairpriv.interventions.base import ConfigError, Intervention
+from fairpriv.modelargs import split_args
 from fairpriv.models import variant
 from fairpriv.models.divergence import attach, vllm_next_token_divergence
 from fairpriv.plugin import CLASS_PREFIX
@@ -112,7 +114,7 @@ def default_device() -> str:
 
 def export_folder(name: str, artifact: Artifact, dtype: str) -> Path:
     """Where ``<name>-vllm`` keeps the export of ``artifact`` in ``dtype`` (one folder per artifact and dtype)."""
-    from fairpriv.assets import home
+    from fairpriv.paths import home
     from fairpriv.export import export_key
 
     return home() / "exports" / name / export_key(artifact.hash, dtype, False)[:32]
@@ -157,33 +159,28 @@ class InterventionVLLM:
     @classmethod
     def _split_args(cls, kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
         """(config keys, base-model keys, engine keys); anything else is an error listing what is accepted."""
-        config_keys = set(cls.intervention_cls.Config.keys())
-        for key in kwargs:
-            if key not in config_keys | set(BASE_KEYS) | cls.engine_keys:
-                raise ConfigError(unknown_key_message(key, cls.accepted_keys(), cls._owner()))
-        pick = lambda keys: {k: v for k, v in kwargs.items() if k in keys}  # noqa: E731
-        return pick(config_keys), pick(set(BASE_KEYS)), pick(cls.engine_keys)
+        config, base, engine = split_args(kwargs, [cls.intervention_cls.Config.keys(), BASE_KEYS, cls.engine_keys],
+                                          cls._owner(), cls.accepted_keys())
+        return config, base, engine
 
     @staticmethod
     def _load_options(base_kw: dict[str, Any], device: str | None) -> dict[str, Any]:
         """Where and how a fit or the export loads the base model: ``<name>-hf``'s dtype default (``auto``)."""
-        from fairpriv.models.args import load_options
+        from fairpriv.modelargs import load_options
 
         return load_options({"dtype": "auto", **base_kw, "device": device or default_device()})
 
     @staticmethod
     def _dtype_name(options: dict[str, Any]) -> str:
         from fairpriv.fit import resolve_dtype
-        from fairpriv.models.identity import dtype_name
+        from fairpriv.modelref import dtype_name
 
-        return dtype_name(resolve_dtype(options["pretrained"], options["dtype"], options.get("revision"),
+        return dtype_name(fit.resolve_dtype(options["pretrained"], options["dtype"], options.get("revision"),
                                         options["trust_remote_code"]))
 
     @staticmethod
     def _base_identity(options: dict[str, Any]) -> dict[str, Any]:
-        from fairpriv.fit import base_identity
-
-        return base_identity(options)
+        return fit.base_identity(options)
 
     def _resolve_artifact(self, given: str | None, given_keys: set[str], options: dict[str, Any], refit: bool,
                           allow_mismatch: bool) -> tuple[Artifact, str]:
@@ -194,7 +191,7 @@ class InterventionVLLM:
         if not self.intervention.requires_fit:
             raise ConfigError(f"intervention '{self.intervention.name}' changes the model in memory and has no "
                               f"artifact to export, so vLLM cannot load it; use --model {self.intervention.name}-hf")
-        return variant.artifact_for(self.intervention, options, refit)
+        return fit.artifact_for(self.intervention, options, refit)
 
     def _export(self, options: dict[str, Any]) -> Path:
         from fairpriv.export import Base, export
@@ -202,7 +199,7 @@ class InterventionVLLM:
         base = Base(options["pretrained"], options.get("revision"), options["trust_remote_code"])
         out = export_folder(self.intervention.name, self.artifact, self._fp_dtype)
         done = export(self.artifact, base, out, self._fp_dtype, device=options.get("device", "cpu"))
-        variant.free_memory()
+        fit.free_memory()
         log.info("fairpriv: vLLM runs '%s' from %s (%s)", self.intervention.name, done.path,
                  "exported now" if done.created else "exported before")
         return done.path

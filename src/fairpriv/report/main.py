@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fairpriv.analyze._output import write_atomic
+from fairpriv.atomic import write_text as write_atomic
 from fairpriv.report import plots, text
 from fairpriv.report.build import build
 from fairpriv.report.collect import find_runs

@@ -151,9 +151,9 @@ class MDJudge:
     def load(model_id: str, device: str, dtype: str = "auto"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from fairpriv.assets import resolve_model
+        from fairpriv.modelref import resolve
 
-        path = resolve_model(model_id)
+        path = resolve(model_id)
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if tokenizer.pad_token_id is None:  # the paper: pad = unk (Mistral has no pad token)
             tokenizer.pad_token_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else tokenizer.eos_token_id

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fairpriv.data import files
+from fairpriv import files
 from fairpriv.tasks import TASKS_DIR
+from fairpriv.atomic import write_text
 
 TASK_DATA = files.FileKind("task data file", "one JSON object per line", "reinstall fairpriv")
 
@@ -23,9 +24,7 @@ def to_jsonl(items: list[dict[str, Any]]) -> str:
 
 def write_jsonl(path: Path, items: list[dict[str, Any]]) -> None:
     """Freeze generated rows into ``path``: written to a temporary name, then renamed into place."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(to_jsonl(items), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, to_jsonl(items))
     print(f"wrote {path}")
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from fairpriv.data.files import FileKind, stream_lines
+from fairpriv.files import FileKind, stream_lines
 from fairpriv.hashing import canonical_hash
 
 GENDER_PAIRS: tuple[tuple[str, str], ...] = (

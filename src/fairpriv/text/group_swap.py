@@ -42,13 +42,13 @@ from typing import Any
 
 from fairpriv.hashing import canonical_hash
 from fairpriv.names import did_you_mean
-from fairpriv.text import cda
-from fairpriv.text.group_terms import CONTEXT_WORDS, PERSON_NOUNS, TERMS, term_list_version, term_table
+from fairpriv.text import words
+from fairpriv.text.group_terms import CONTEXT_WORDS, PERSON_NOUNS, TERMS, term_table
 
 RULES_VERSION = "1"
 GROUP_ATTRIBUTES = tuple(TERMS)
-NOUN_CONTEXT = (cda.CONJUNCTIONS | cda.PREPOSITIONS | cda.AUXILIARIES | cda.ADVERBS | cda.PRONOUNS
-                | cda.DETERMINERS)
+NOUN_CONTEXT = (words.CONJUNCTIONS | words.PREPOSITIONS | words.AUXILIARIES | words.ADVERBS | words.PRONOUNS
+                | words.DETERMINERS)
 NOUN_DETERMINERS = frozenset("a an the one every each another no any this that".split())
 COORDINATION = re.compile(r"[ \t]*(?:[,/&][ \t]*)?(?:(?:and|or|nor)[ \t]+)?", re.IGNORECASE)
 SENTENCE_END = ".!?"
@@ -131,7 +131,7 @@ def _noun_or_adjective(pieces: list[str], mention: Mention) -> str:
     music", "is Christian.", "Buddhist, humanist and Marxist views")."""
     if pieces[mention.end + 1].startswith("-"):
         return "adj"  # "Christian-democratic", "Muslim-majority"
-    following = cda._context(pieces, mention.end)
+    following = words._context(pieces, mention.end)
     nounlike = following == "" or following in NOUN_CONTEXT
     return "person" if nounlike and _determined(pieces, mention.start) else "adj"
 
@@ -242,7 +242,7 @@ def swap_groups(text: str, attribute: str, mapping: Mapping[str, str]) -> GroupS
     'A Sikh and two Muslims.'
     """
     check_attribute(attribute)
-    pieces = cda.WORD.split(text)
+    pieces = words.WORD.split(text)
     mentions = resolve(pieces, attribute)
     swapped = [m for m in mentions if m.swap]
     if not swapped:
@@ -270,7 +270,7 @@ def mentions(text: str, attribute: str) -> list[tuple[str, str, str]]:
     [('Black', 'African_Americans', 'adj'), ('white', 'European_Americans', 'adj')]
     """
     check_attribute(attribute)
-    pieces = cda.WORD.split(text)
+    pieces = words.WORD.split(text)
     return [(m.surface(pieces), m.group, m.slot) for m in resolve(pieces, attribute) if m.swap]
 
 
@@ -342,11 +342,11 @@ def augment_groups(records: Sequence[Mapping[str, Any]], attribute: str, mode: s
     """CDA over ``records`` for ``attribute`` ("religion" or "race"): as :func:`fairpriv.text.cda.augment`, with a
     record counted as having a term when swapping changes one of its fields."""
     check_attribute(attribute)
-    cda._check_options(mode, ratio, seed)
-    cda._check_records(records)
-    fields = cda._fields(records, fields)
+    words._check_options(mode, ratio, seed)
+    words._check_records(records)
+    fields = words._fields(records, fields)
     swapped = [_swap_record(r, fields, attribute, seed) for r in records]
-    chosen = cda._choose([i for i, (_, s) in enumerate(swapped) if s.swapped], ratio, seed)
+    chosen = words._choose([i for i, (_, s) in enumerate(swapped) if s.swapped], ratio, seed)
     if mode == "two-sided":
         out = [dict(r) for r in records] + [swapped[i][0] for i in chosen]
     else:
@@ -362,3 +362,12 @@ def augment_groups(records: Sequence[Mapping[str, Any]], attribute: str, mode: s
         articles_changed=sum(swapped[i][1].articles for i in chosen), mode=mode, ratio=float(ratio), seed=seed,
         term_list_version=term_list_version(attribute))
     return out, stats
+
+
+def term_list_version(attribute: str) -> str:
+    """12 hex digits identifying the term list of ``attribute`` and the context lists the swap uses."""
+    return canonical_hash({"terms": TERMS[attribute], "context_words": sorted(CONTEXT_WORDS),
+                           "person_nouns": sorted(PERSON_NOUNS), "rules": RULES_VERSION,
+                           "function_words": sorted(NOUN_CONTEXT),
+                           "determiners": sorted(NOUN_DETERMINERS)}
+                          )[:12]

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from fairpriv.hashing import canonical_hash
 
 ATTRIBUTES = ("gender", "religion", "race")
 
@@ -138,17 +137,6 @@ def term_table(attribute: str) -> dict[str | tuple[str, str], tuple[str, tuple[t
 def distinct_terms(attribute: str) -> int:
     """The number of distinct spellings (case-insensitive) an attribute's swap reads."""
     return len(term_table(attribute))
-
-
-def term_list_version(attribute: str) -> str:
-    """12 hex digits identifying the term list of ``attribute`` and the context lists the swap uses."""
-    from fairpriv.text import group_swap
-
-    return canonical_hash({"terms": TERMS[attribute], "context_words": sorted(CONTEXT_WORDS),
-                           "person_nouns": sorted(PERSON_NOUNS), "rules": group_swap.RULES_VERSION,
-                           "function_words": sorted(group_swap.NOUN_CONTEXT),
-                           "determiners": sorted(group_swap.NOUN_DETERMINERS)}
-                          )[:12]
 
 
 for _terms in TERMS.values():

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fairpriv.data import files
+from fairpriv import files
 from fairpriv.hashing import sha256_file
 from fairpriv.tasks.awareness import AWARENESS_DIR, KINDS
 

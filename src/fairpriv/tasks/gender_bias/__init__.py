@@ -2,7 +2,7 @@
 gendered word counts and next-token divergences between counterfactual prompts.
 
 This package holds the data side of the ``gender_bias`` group: the project-authored word lists and templates
-(:mod:`.vocab`), the run-time data sources and ``--metadata`` options (:mod:`.sources`), the scoring filters that
+(:mod:`fairpriv.lexicon.gender`), the run-time data sources and ``--metadata`` options (:mod:`.sources`), the scoring filters that
 score all generations of a task in one batch (:mod:`.filters`) and the task class that sends next-token
 divergence requests (:mod:`.divergence`). The metric kernels live in :mod:`fairpriv.metrics.gender` and
 :mod:`fairpriv.metrics.divergence`; the lm-eval glue (``process_results`` and aggregations with bootstrap

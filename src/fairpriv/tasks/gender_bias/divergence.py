@@ -3,7 +3,7 @@
 The task YAML names this class (``class: !function ...DivergenceTask``); everything else (data, metrics,
 ``process_results``) stays in the YAML. lm-eval validates ``output_type`` against its four built-in types, so the
 YAML says ``loglikelihood`` (the closest kind: no generation) and the class switches ``OUTPUT_TYPE`` to
-:data:`fairpriv.models.divergence.REQUEST_TYPE` once lm-eval's checks are done. :meth:`construct_requests` then
+:data:`fairpriv.tasks.requests.REQUEST_TYPE` once lm-eval's checks are done. :meth:`construct_requests` then
 emits one instance per pair with the arguments ``(male context, female context, {"epsilon": eps})``; lm-eval's
 evaluator calls the model method of that name (see :mod:`fairpriv.models.divergence` for the design).
 
@@ -19,7 +19,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
-from fairpriv.models.divergence import REQUEST_TYPE, install_fallback
+from fairpriv.tasks.requests import REQUEST_TYPE, install_fallback
 
 install_fallback()
 

@@ -30,8 +30,9 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from fairpriv.data import files
-from fairpriv.tasks.gender_bias import FEMALE, GROUPS, MALE, vocab
+from fairpriv import files
+from fairpriv.lexicon import gender as vocab
+from fairpriv.tasks.gender_bias import FEMALE, GROUPS, MALE
 
 ASSET, HUB, BUILTIN = "asset", "hub", "builtin"
 BOLD_REPO = "AlexaAI/bold"
@@ -268,7 +269,7 @@ def occupation_dataset(**metadata: Any):
 def likelihood_dataset(**metadata: Any):
     """``custom_dataset`` of ``gender_bias_occupation_likelihood``: every Winogender occupation in every frame,
     frame by frame (so a ``--limit`` still spans many occupations), with its BLS female share (%)."""
-    from fairpriv.metrics.wordlists import load_occupation_stats
+    from fairpriv.lexicon.wordlists import load_occupation_stats
 
     shares = load_occupation_stats()
     docs = [{"prompt": frame.format(occupation=occupation), "occupation": occupation, "frame": frame,

@@ -104,10 +104,10 @@ def read_wiki() -> dict[str, Any]:
 
 def tokenizer_name(metadata: Mapping[str, Any]) -> str | None:
     """The tokenizer lm-eval's HFLM will load: ``tokenizer=``, else ``pretrained=`` (``fairpriv:`` resolved)."""
-    from fairpriv.assets import resolve_model
+    from fairpriv.modelref import resolve
 
     name = metadata.get("tokenizer") or metadata.get("pretrained")
-    return resolve_model(name) if isinstance(name, str) else None
+    return resolve(name) if isinstance(name, str) else None
 
 
 def load_tokenizer(metadata: Mapping[str, Any]):

@@ -34,7 +34,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from fairpriv.data import files
+from fairpriv import files
 from fairpriv.tasks.gender_bias import sources as gender_sources
 from fairpriv.tasks.social_bias import vocab
 from fairpriv.tasks.social_bias.vocab import Domain

@@ -21,7 +21,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
-from fairpriv.models.divergence import REQUEST_TYPE, install_fallback
+from fairpriv.tasks.requests import REQUEST_TYPE, install_fallback
 from fairpriv.tasks.gender_bias.divergence import counterpart
 from fairpriv.tasks.gender_bias.sampling import SampledGenerationTask
 from fairpriv.tasks.social_bias import aggregate, sources, vocab

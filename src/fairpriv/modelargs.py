@@ -13,9 +13,10 @@ before anything is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from fairpriv.interventions.base import ConfigError, coerce, unknown_key_message
+from fairpriv.options import ConfigError, coerce, unknown_key_message
 
 MODEL_KEYS = ("pretrained", "revision", "trust_remote_code", "dtype", "device", "device_map", "parallelize",
               "attn_implementation")
@@ -25,17 +26,30 @@ DEFAULT_DEVICE = "cpu"
 NEEDS_PRETRAINED = "--model_args needs pretrained=<model id, folder or fairpriv:NAME>"
 
 
-def split_model_args(args: dict[str, Any], config_keys: list[str], owner: str,
-                     model_keys: tuple[str, ...] = MODEL_KEYS) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(model keys, config keys) of parsed ``--model_args``; an unknown key or a missing ``pretrained`` (when it is
-    one of ``model_keys``) is a ConfigError naming what is accepted."""
-    if "pretrained" in model_keys and "pretrained" not in args:
-        raise ConfigError(NEEDS_PRETRAINED)
-    accepted = list(model_keys) + list(config_keys)
+def split_args(args: Mapping[str, Any], groups: Sequence[Iterable[str]], owner: str,
+               also_accepted: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """``args`` as one dict per group of keys (a key goes to every group that lists it). A key that no group lists
+    is a ConfigError naming it, a close match and every accepted key; ``also_accepted`` are keys the caller took
+    out before (``artifact=``, ``refit=``...), listed in that message too. The one splitter of ``--model_args``:
+    ``<name>-hf``, ``<name>-vllm``, ``fairpriv fit``, ``fairpriv export`` and ``fairpriv analyze`` all use it."""
+    sets = [set(keys) for keys in groups]
+    listed = set().union(*sets)
     for key in args:
-        if key not in accepted:
-            raise ConfigError(unknown_key_message(key, accepted, owner))
-    return {k: v for k, v in args.items() if k in model_keys}, {k: v for k, v in args.items() if k not in model_keys}
+        if key not in listed:
+            raise ConfigError(unknown_key_message(key, sorted(listed | set(also_accepted)), owner))
+    return [{k: v for k, v in args.items() if k in keys} for keys in sets]
+
+
+def split_model_args(args: dict[str, Any], config_keys: Iterable[str], owner: str,
+                     model_keys: Iterable[str] = MODEL_KEYS,
+                     needs_pretrained: str = NEEDS_PRETRAINED) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model keys, config keys) of parsed ``--model_args`` for a command that loads the model itself; a missing
+    ``pretrained`` (when it is one of ``model_keys``) is a ConfigError with ``needs_pretrained``."""
+    model_keys = tuple(model_keys)
+    if "pretrained" in model_keys and "pretrained" not in args:
+        raise ConfigError(needs_pretrained)
+    model, config = split_args(args, [model_keys, [k for k in config_keys if k not in model_keys]], owner)
+    return model, config
 
 
 def load_options(model_kw: dict[str, Any], flag_device: str | None = None) -> dict[str, Any]:

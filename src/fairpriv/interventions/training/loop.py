@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from fairpriv.hashing import canonical_hash
-from fairpriv.interventions.artifacts import MODEL_DIR
+from fairpriv.artifacts import MODEL_DIR
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
 from fairpriv.names import did_you_mean
 
@@ -136,7 +136,7 @@ def _require(ok: bool, key: str, rule: str, value: Any) -> None:
 
 def load_records(cfg: TrainFields) -> tuple[list[dict], dict[str, Any]]:
     """The records named by ``cfg`` (data, kind, n_samples, seed) and their description (source, sha256, n).
-    Plain-text sources (``bold-wiki``, ``.txt``, ``{"text"}`` ``.jsonl``; see :mod:`fairpriv.interventions.cda`)
+    Plain-text sources (``bold-wiki``, ``.txt``, ``{"text"}`` ``.jsonl``; see :mod:`fairpriv.interventions.training.cda`)
     give ``{"text"}`` records (loss on every token), the others prompt/response pairs."""
     from fairpriv.data.pairs import load_pairs
     from fairpriv.data.texts import is_text_source, load_text
@@ -565,7 +565,7 @@ def save_model(model: Any, tokenizer: Any, out_dir: Any) -> None:
 
 def load_weights(model: Any, artifact: Any) -> Any:
     """Load ``model/model.safetensors`` into ``model`` strictly (tied aliases excepted); refuse shape mismatches."""
-    from fairpriv.interventions.artifacts import ArtifactError
+    from fairpriv.artifacts import ArtifactError
 
     weights = artifact.load_tensors(WEIGHTS)
     own = model.state_dict()

@@ -35,8 +35,8 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from fairpriv.interventions._dean_select import MODES, counter, select_mask, select_matrix, top_count, total_counts
-from fairpriv.interventions.artifacts import ArtifactError
+from fairpriv.interventions.dean.select import MODES, counter, select_mask, select_matrix, top_count, total_counts
+from fairpriv.artifacts import ArtifactError
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Dean(Intervention):
     def fit(self, model: Any, tokenizer: Any, out_dir: Path) -> dict[str, Any]:
         from safetensors.torch import save_file
 
-        from fairpriv.interventions._dean_score import target_modules
+        from fairpriv.interventions.dean.score import target_modules
 
         modules = target_modules(model, self.config.target)
         lists, scoring = self.top_lists(model, tokenizer, modules)
@@ -125,7 +125,7 @@ class Dean(Intervention):
 
     def data(self) -> dict[str, Any]:
         from fairpriv.data.pairs import load_pairs
-        from fairpriv.interventions._dean_compat import load_release_pairs
+        from fairpriv.interventions.dean.compat import load_release_pairs
 
         c = self.config
         sources = {"utility": c.utility_data, "privacy": c.privacy_data, "fairness": c.fairness_data}
@@ -134,7 +134,7 @@ class Dean(Intervention):
 
     def top_lists(self, model: Any, tokenizer: Any, modules: dict) -> tuple[dict, dict[str, Any]]:
         """Top lists for every kind and module (from the score cache when possible) and the facts of scoring."""
-        from fairpriv.interventions import _dean_cache
+        from fairpriv.interventions.dean import cache as _dean_cache
 
         data = self.data()
         fraction = max(self.config.p, self.config.q, LIST_FRACTION)
@@ -153,7 +153,7 @@ class Dean(Intervention):
         return lists, facts
 
     def score_identity(self, model: Any, data: dict) -> dict[str, Any]:
-        from fairpriv.models.identity import state_dict_sha256
+        from fairpriv.modelref import state_dict_sha256
 
         c = self.config
         identity = {"version": SCORE_VERSION, "model": state_dict_sha256(model), "target": c.target,
@@ -170,7 +170,7 @@ class Dean(Intervention):
         import torch
         from tqdm.auto import tqdm
 
-        from fairpriv.interventions._dean_score import top_lists
+        from fairpriv.interventions.dean.score import top_lists
 
         lists, dropped = {}, {}
         dtype = getattr(torch, self.config.score_dtype)  # float32 or bfloat16, checked by the config
@@ -183,8 +183,8 @@ class Dean(Intervention):
 
     def encode(self, tokenizer: Any, records: list[dict], kind: str) -> tuple[list, int]:
         """The scoring examples of one data set (fairpriv's or the release's tokenisation) and how many dropped."""
-        from fairpriv.interventions._dean_compat import encode_all_release
-        from fairpriv.interventions._dean_score import encode_all
+        from fairpriv.interventions.dean.compat import encode_all_release
+        from fairpriv.interventions.dean.score import encode_all
 
         c = self.config
         if c.compat == "release":

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from fairpriv.interventions._dean_score import Example
+from fairpriv.interventions.dean.score import Example
 from fairpriv.interventions.base import ConfigError
 
 SAMPLING = "datasets: load_dataset('csv').shuffle(seed).select(range(n))"

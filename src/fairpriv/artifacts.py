@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fairpriv.hashing import canonical_hash, sha256_file
+from fairpriv.paths import not_writable, writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,6 @@ def remove_if_empty(folders: list[Path]) -> None:
 
 def check_destination(dest: Path, intervention: str, owned: bool = False) -> None:
     """Refuse, before any fitting, a destination that cannot be written or holds files fairpriv must not delete."""
-    from fairpriv.assets import not_writable, writable_dir
 
     new_parents = missing_folders(Path(dest).parent)
     reason = writable_dir(Path(dest).parent)  # creates the parents to find out; a check leaves none behind

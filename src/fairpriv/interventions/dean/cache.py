@@ -17,8 +17,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from fairpriv.artifacts import clear_stale
 from fairpriv.hashing import canonical_hash, sha256_file
-from fairpriv.interventions.artifacts import clear_stale
+from fairpriv.paths import home, not_writable, writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ INFO = "info.json"
 
 
 def root() -> Path:
-    from fairpriv.assets import home
 
     return home() / "dean-scores"
 
@@ -83,8 +83,6 @@ def load(key: str, fraction: float) -> tuple[dict | None, dict[str, Any]]:
 def store(key: str, lists: dict, fraction: float, dropped: dict[str, int]) -> dict[str, Any]:
     """Write the entry atomically, with the sha256 of its lists; returns its info. A cache folder that cannot be
     written only costs the reuse: a warning, and the scores are not kept."""
-    from fairpriv.assets import not_writable, writable_dir
-
     info = {"fraction": fraction, "dropped": dropped}
     dest = _folder(key)
     reason = writable_dir(dest.parent)

@@ -1,5 +1,5 @@
 """Book-keeping per-sample clipping (Bu et al., ICML 2023) for ``Linear`` and ``Embedding`` layers: the DP kernel
-behind ``grad_sample_mode=bookkeeping`` of :mod:`fairpriv.interventions.dp`.
+behind ``grad_sample_mode=bookkeeping`` of :mod:`fairpriv.interventions.training.dp`.
 
 Hooks keep each layer's input and output gradient; each sample's gradient norm comes from two small T x T Gram
 matrices per layer (or the layer's per-sample gradient when that is cheaper), cross-terms included for a weight

@@ -67,14 +67,14 @@ from typing import Any, Literal
 
 import torch
 
-from fairpriv.interventions import _dp_distributed as procs, _train
-from fairpriv.interventions._dp_bookkeeping import (
+from fairpriv.interventions.training import distributed as procs, loop as _train
+from fairpriv.interventions.training.bookkeeping import (
     BookKeeper,
     bookkeeping_optimizer,
     bookkeeping_problems,
     refuse_bookkeeping,
 )
-from fairpriv.interventions._train import Example, TrainFields, TrainingIntervention
+from fairpriv.interventions.training.loop import Example, TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
 
 DEFAULT_EPSILON = 8.0

@@ -26,8 +26,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from fairpriv.interventions import _train
-from fairpriv.interventions._train import TrainFields, TrainingIntervention
+from fairpriv.interventions.training import loop as _train
+from fairpriv.interventions.training.loop import TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from fairpriv.interventions._dean_select import topk_stable
+from fairpriv.interventions.dean.select import topk_stable
 
 TARGETS = ("mlp", "attn", "all")
 BLOCK = re.compile(r"(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\.")

@@ -5,7 +5,7 @@ The DP bias-amplification study (arXiv 2402.04489, docs/science.md §2) fine-tun
 every gendered word of a training text is swapped for its counterpart ("He thanked his aunt" -> "She thanked her
 uncle") and the counterfactual copy is added to the data (two-sided) or replaces the original (one-sided).
 
-Method: exactly ``sft`` (the shared loop of :mod:`fairpriv.interventions._train`: same tokenisation, loss,
+Method: exactly ``sft`` (the shared loop of :mod:`fairpriv.interventions.training.loop`: same tokenisation, loss,
 optimiser, LoRA/full fine-tuning; non-private) with CDA switched on: the held-out split is taken first, then
 :func:`fairpriv.text.cda.augment` rewrites the training split (``cda_ratio`` of the gendered records get a
 counterfactual, ``cda_mode`` two-sided or one-sided, seeded by ``seed``). So ``cda-hf`` with some keys equals
@@ -62,7 +62,7 @@ from typing import Any
 
 from fairpriv.data.texts import BOLD_WIKI
 from fairpriv.interventions.base import ConfigError
-from fairpriv.interventions.sft import SFT, SFTConfig
+from fairpriv.interventions.training.sft import SFT, SFTConfig
 
 DEFAULT_N_SAMPLES = 1024
 
@@ -101,7 +101,7 @@ def composition(cfg: CDAConfig) -> dict[str, Any]:
         "steps": [f"cda: fairpriv.text.cda.augment(mode={cfg.cda_mode}, ratio={cfg.cda_ratio}, seed={cfg.seed}"
                   + (f", attribute={cfg.cda_attribute}) " if cfg.cda_attribute != "gender" else ") ")
                   + "of the training split (the held-out split is taken first and never augmented)",
-                  "sft: non-private fine-tuning with the shared loop (fairpriv.interventions._train)"],
+                  "sft: non-private fine-tuning with the shared loop (fairpriv.interventions.training.loop)"],
         "equivalent": "sft-hf with the same keys (cda_ratio and cda_mode included)" + (
             ", cda_attribute included" if cfg.cda_attribute != "gender" else ""),
     }
