@@ -28,6 +28,17 @@ import math
 import sys
 from pathlib import Path
 
+from fairpriv import assets, hook, judge_stage
+from fairpriv.analyze import coupling, grad_norms
+from fairpriv.experiment import runner, spec
+from fairpriv.experiment.parallel import parse_gpus
+from fairpriv.experiment.spec import SpecError
+from fairpriv.export import base_from_args, export, export_variant
+from fairpriv.fit import fit_from_args
+from fairpriv.interventions import InterventionLoadError, UnknownInterventionError, get, names
+from fairpriv.interventions.registry import unknown_message
+from fairpriv.names import unknown_task_message
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -174,8 +185,6 @@ def _add_export(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from fairpriv.export import base_from_args, export, export_variant
-
     if Path(args.source).exists():
         done = export(args.source, base_from_args(args.model_args), args.out, args.dtype, args.adapter,
                       args.device or "cpu")
@@ -210,9 +219,6 @@ def _add_run(sub) -> None:
 
 def gpu_list(text: str) -> list[int]:
     """``--gpus 0,1,3``: distinct GPU indices (checked against the devices when the run starts)."""
-    from fairpriv.experiment.parallel import parse_gpus
-    from fairpriv.experiment.spec import SpecError
-
     try:
         return parse_gpus(text)
     except SpecError as exc:
@@ -242,9 +248,7 @@ def _add_judge(sub) -> None:
 
 
 def cmd_judge(args) -> int:
-    from fairpriv.judge_stage import run
-
-    outcome = run(args.run_dir, args.judge, args.judge_args)
+    outcome = judge_stage.run(args.run_dir, args.judge, args.judge_args)
     print(f"wrote {len(outcome.written)} files ({len(outcome.tasks)} task(s) judged by {outcome.judge}) under "
           f"{args.run_dir}; `fairpriv report` shows the new numbers")
     return 0
@@ -310,8 +314,6 @@ def _add_hook(sub) -> None:
 def run_eval(lm_eval_args: list[str]) -> int:
     """Register fairpriv, check an intervention model name early, then hand over to lm-eval's CLI."""
     import fairpriv  # noqa: F401  (activates the plugin)
-    from fairpriv.interventions import UnknownInterventionError, names
-    from fairpriv.interventions.registry import unknown_message
 
     model = _flag_value(lm_eval_args, "--model")
     if model and model.endswith("-hf") and model[:-3] not in names() and model not in ("hf",):
@@ -356,8 +358,6 @@ def unknown_task_line(lm_eval_args: list[str], managers: list) -> str:
     """The did-you-mean line for the first ``--tasks`` name that no task index knows ("" when all are known)."""
     from lm_eval.tasks import TaskManager
 
-    from fairpriv.names import unknown_task_message
-
     tasks, include_path = _eval_tasks(lm_eval_args)
     index = managers[-1] if managers else TaskManager(include_path=include_path)  # fairpriv's tasks: the plugin's
     missing = [t for t in tasks if not t.endswith(".yaml") and not Path(t).is_dir() and not index.match_tasks([t])]
@@ -385,8 +385,6 @@ def _flag_value(args: list[str], flag: str) -> str | None:
 
 
 def cmd_interventions(args) -> int:
-    from fairpriv.interventions import InterventionLoadError, get, names
-
     for name in names():
         try:
             cls = get(name)
@@ -402,8 +400,6 @@ def cmd_interventions(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from fairpriv.fit import fit_from_args
-
     artifact = fit_from_args(args.intervention, args.model_args, out=args.out, device=args.device)
     print(f"artifact {artifact.hash[:16]} at {artifact.path}")
     facts = artifact.manifest.get("facts", {})
@@ -414,8 +410,6 @@ def cmd_fit(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from fairpriv.experiment import runner, spec
-
     limit = args.limit  # checked by item_limit: a whole number >= 1, or a fraction in (0, 1)
     experiment = spec.load(args.spec, limit=limit)
     out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
@@ -430,7 +424,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from fairpriv.report.main import make_report
+    from fairpriv.report.main import make_report  # imports matplotlib: only when used
 
     out = args.out or args.results / "leaderboard"
     result = make_report(args.results, out, include_limited=args.include_limited, alpha=args.alpha, seed=args.seed,
@@ -441,9 +435,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_analyze_coupling(args) -> int:
-    from fairpriv.analyze.coupling import run
-
-    result = run(args.model_args, mask=args.mask, m=args.m, out=args.out, permutations=args.permutations,
+    result = coupling.run(args.model_args, mask=args.mask, m=args.m, out=args.out, permutations=args.permutations,
                  seed=args.seed, bandwidth=args.bandwidth, device=args.device)
     print(result.table)
     print(f"wrote {result.json_path} and {result.md_path}")
@@ -451,9 +443,7 @@ def cmd_analyze_coupling(args) -> int:
 
 
 def cmd_analyze_grad_norms(args) -> int:
-    from fairpriv.analyze.grad_norms import run
-
-    result = run(args.checkpoints, labels=args.labels, text=args.text, n=args.n, out=args.out, seed=args.seed,
+    result = grad_norms.run(args.checkpoints, labels=args.labels, text=args.text, n=args.n, out=args.out, seed=args.seed,
                  params=args.params, max_length=args.max_length, device=args.device, model_args=args.model_args)
     print(result.table)
     written = [p for p in (result.json_path, result.md_path, result.png_path) if p is not None]
@@ -462,8 +452,6 @@ def cmd_analyze_grad_norms(args) -> int:
 
 
 def cmd_assets_list(args) -> int:
-    from fairpriv import assets
-
     for row in assets.list_assets():
         print(f"{row['name']:<32} {row['kind']:<6} {row['status']:<8} {row['package']:<28} {row['license']}")
         print(f"{'':<32} {row['path']}")
@@ -471,23 +459,17 @@ def cmd_assets_list(args) -> int:
 
 
 def cmd_assets_fetch(args) -> int:
-    from fairpriv import assets
-
     for name in args.names or list(assets.ASSETS):
         print(f"{name}: ready at {assets.fetch(name, force=args.force)}")
     return 0
 
 
 def cmd_assets_path(args) -> int:
-    from fairpriv import assets
-
     print(assets.path(args.name))
     return 0
 
 
 def cmd_hook(args) -> int:
-    from fairpriv import hook
-
     if args.verb == "install":
         print(f"installed {hook.install()}; the stock `lm_eval` command now sees fairpriv")
     elif args.verb == "remove":

@@ -36,10 +36,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fairpriv.artifacts import Artifact, ArtifactError, load_artifact, read_manifest
+from fairpriv.artifacts import (
+    Artifact, ArtifactError, clear_stale, library_versions, load_artifact, missing_folders, read_manifest,
+    remove_if_empty,
+)
 from fairpriv.hashing import canonical_hash, sha256_file
-from fairpriv.modelargs import MODEL_KEYS, split_args, split_model_args
+from fairpriv.modelargs import MODEL_KEYS, load_options, split_args, split_model_args
 from fairpriv.options import ConfigError
+from fairpriv.fit import artifact_for, load_model, parse_model_args
+from fairpriv.interventions import UnknownInterventionError, get
+from fairpriv.modelref import base_model_identity, resolve, same_base_model, state_dict_sha256
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +108,6 @@ def export_variant(name: str, model_args: str, out: Path, dtype: str | None = No
     """``fairpriv export NAME --model_args pretrained=...,<config>``: the artifact ``<name>-hf`` would use with
     these arguments (reused from the on-demand cache, or fitted into it), exported. The model keys are
     ``fairpriv fit``'s (``dtype``, ``device``, ``device_map``...), so a bfloat16 fit is found under its own key."""
-    from fairpriv.fit import parse_model_args
-    from fairpriv.modelargs import load_options
-
     base_kw, config_kw = split_variant_args(name, parse_model_args(model_args or "", "--model_args"))
     check_dtype(dtype)
     options = load_options(base_kw, device)
@@ -188,8 +191,6 @@ def check_plain(ident: dict[str, Any]) -> None:
 
 def check_identity(art: Artifact, base: Base) -> None:
     """The base model to load must be the one the artifact was fitted on (weights, not the place they are in)."""
-    from fairpriv.modelref import base_model_identity, same_base_model
-
     theirs = art.manifest.get("base_model") or {}
     if "in_memory_sha256" in theirs:
         return  # compared with the loaded weights in _load_base
@@ -209,8 +210,6 @@ def _show(identity: Any) -> str:
 
 def base_from_args(model_args: str | None) -> Base | None:
     """``--model_args`` next to an artifact folder: only the base model's keys (the config is the artifact's)."""
-    from fairpriv.fit import parse_model_args
-
     args = parse_model_args(model_args or "", "--model_args")
     try:
         split_args(args, [BASE_KEYS], "fairpriv export ARTIFACT_FOLDER")
@@ -229,8 +228,6 @@ def _base(args: dict[str, Any]) -> Base:
 
 def split_variant_args(name: str, args: dict[str, Any]) -> tuple[dict, dict]:
     """``--model_args`` of ``export NAME``: the base-model keys and the intervention's config keys."""
-    from fairpriv.interventions import UnknownInterventionError, get
-
     try:
         config_keys = get(name).Config.keys()
     except UnknownInterventionError as exc:
@@ -242,9 +239,6 @@ def split_variant_args(name: str, args: dict[str, Any]) -> tuple[dict, dict]:
 def cached_artifact(name: str, config_kw: dict, options: dict[str, Any]) -> Artifact:
     """The artifact ``<name>-hf`` uses for these arguments: the on-demand cache's, fitted there when missing.
     ``options``: :func:`fairpriv.modelargs.load_options` of the model keys."""
-    from fairpriv.interventions import get
-    from fairpriv.fit import artifact_for
-
     cls = get(name)
     intervention = cls(cls.Config.from_args(config_kw, owner=f"fairpriv export {name}"))
     if not intervention.requires_fit:
@@ -307,8 +301,6 @@ def _existing(out: Path) -> Export:
 
 def _write(out: Path, key: str, build) -> Export:
     """``build(tmp)`` into ``.NAME.tmp-PID`` beside ``out``, then rename it into place (``out`` absent or empty)."""
-    from fairpriv.artifacts import clear_stale, missing_folders, remove_if_empty
-
     new_parents = missing_folders(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     clear_stale(out)
@@ -359,10 +351,6 @@ def _build(tmp: Path, art: Artifact, base: Base, dtype: str, rank: int | None, d
 
 def _load_base(art: Artifact, base: Base, device: str):
     """The base model in float32 (as fits load it) and its tokenizer; an in-memory fit's weights are compared."""
-    from fairpriv.modelref import resolve
-    from fairpriv.fit import load_model
-    from fairpriv.modelref import state_dict_sha256
-
     model, tokenizer = load_model(base.ref, base.revision, base.trust_remote_code, device=device)
     want = (art.manifest.get("base_model") or {}).get("in_memory_sha256")
     if want is not None and state_dict_sha256(model) != want:
@@ -373,8 +361,6 @@ def _load_base(art: Artifact, base: Base, device: str):
 
 def _apply(art: Artifact, model: Any) -> Any:
     """What ``<name>-hf`` does to the loaded model: the intervention, with the artifact's own config."""
-    from fairpriv.interventions import get
-
     cls = get(art.manifest["intervention"])
     if str(art.manifest.get("intervention_version")) != str(cls.version):
         log.warning("fairpriv: artifact %s was made by %s version %s; the installed one is version %s",
@@ -513,8 +499,6 @@ def target_names(model: Any, modules: list[str]) -> list[str]:
 def provenance(art: Artifact, base: Base, loaded_from: str, dtype: str, adapter: bool,
                files: dict[str, str]) -> dict[str, Any]:
     """The record that ties an exported folder to its variant (``fairpriv report`` reads it back)."""
-    from fairpriv.artifacts import library_versions
-
     m = art.manifest
     versions = library_versions()
     return {

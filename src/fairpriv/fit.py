@@ -24,7 +24,7 @@ def fit_from_args(name: str, model_args: str, out: Path | None = None, device: s
     """Fit intervention ``name`` on the model of ``model_args`` into ``out`` (default: the on-demand cache).
     ``device`` is the ``--device`` flag (``device=`` in ``model_args`` says the same). Every bad input (arguments,
     destination) is refused before the model is loaded."""
-    from fairpriv.interventions.training import distributed as procs
+    from fairpriv.interventions.training import distributed as procs  # imports torch: only when used
 
     cls = get(name)
     model_kw, config_kw = split_model_args(parse_model_args(model_args, "--model_args"), cls.Config.keys(),

@@ -35,6 +35,10 @@ from fairpriv.hashing import sha256_file
 from fairpriv.interventions.base import ConfigError
 from fairpriv.names import did_you_mean
 from fairpriv.atomic import write_text as write_atomic
+from fairpriv.metrics import awareness
+from fairpriv.scorers import JUDGES, get_judge
+from fairpriv.scorers.judging import first_text, verdict_records
+from fairpriv.scorers.md_judge import DEFAULT_MODEL, MAX_NEW_TOKENS, check_device, check_dtype, pick_device
 
 JUDGED = ".judged-"
 PARTIAL = ".partial"
@@ -77,8 +81,6 @@ def check_keys(judge: str, pairs: dict[str, str], allowed: tuple[str, ...]) -> N
 
 
 def md_judge_options(pairs: dict[str, str]) -> dict[str, Any]:
-    from fairpriv.scorers.md_judge import DEFAULT_MODEL, MAX_NEW_TOKENS, check_device, check_dtype, pick_device
-
     backend = pairs.get("backend", "hf")
     if backend == "vllm":
         raise ConfigError("--judge_args backend=vllm is not yet supported; the judge runs on transformers "
@@ -97,8 +99,6 @@ def md_judge_options(pairs: dict[str, str]) -> dict[str, Any]:
 
 def judge_options(judge: str, judge_args: str = "") -> dict[str, Any]:
     """The constructor options of ``judge`` from ``--judge_args``; unknown judges and keys fail with the choices."""
-    from fairpriv.scorers import JUDGES
-
     if judge not in JUDGES:
         raise ConfigError(f"unknown judge {judge!r}; choose one of {', '.join(sorted(JUDGES))} (--judge)."
                           f"{did_you_mean(judge, JUDGES)}")
@@ -200,8 +200,6 @@ def task_records(job: Job, task: str) -> list[dict[str, Any]]:
 # --- judging and recomputing -------------------------------------------------------------------------------------
 def awareness_function(source: Any, what: str, task: str) -> Callable:
     """A function named in a results config (lm-eval stores ``!function`` values as their source text)."""
-    from fairpriv.metrics import awareness
-
     match = re.match(r"\s*def (\w+)\(", str(source))
     if match is None or not callable(getattr(awareness, match[1], None)):
         raise JudgeStageError(f"{task}: its {what} is not one of fairpriv.metrics.awareness ({str(source)[:60]!r}); "
@@ -223,8 +221,6 @@ def aggregations(config: dict[str, Any], task: str) -> dict[str, Callable]:
 
 def judge_texts(judge: Any, records: list[dict[str, Any]], bar) -> list[dict[str, Any]]:
     """Verdict records for the logged responses, in chunks (one progress step per chunk)."""
-    from fairpriv.scorers.judging import first_text, verdict_records
-
     size, verdicts = getattr(judge, "batch_size", RULE_CHUNK), []
     for start in range(0, len(records), size):
         chunk = records[start:start + size]
@@ -357,8 +353,6 @@ def read_all(jobs: list[Job]) -> int:
 
 def load_judge(judge: str, options: dict[str, Any]):
     """The judge, loaded; a model that cannot be loaded is named with the fix."""
-    from fairpriv.scorers import get_judge
-
     try:
         return get_judge(judge, **options)
     except OSError as exc:

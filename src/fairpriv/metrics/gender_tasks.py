@@ -38,6 +38,8 @@ import numpy as np
 
 from fairpriv.metrics import gender as gd
 from fairpriv.metrics.divergence import Estimate, mean_estimate
+from fairpriv.lexicon import gender as vocab
+from fairpriv.lexicon.wordlists import gender_word_sets, load_occupation_stats
 
 NAN = float("nan")
 CI = ("", "_ci_low", "_ci_high")
@@ -83,9 +85,6 @@ METRICS: dict[str, dict[str, bool]] = {
 @functools.lru_cache(maxsize=1)
 def default_matcher() -> gd.OccupationMatcher:
     """The authored occupation list plus the 60 Winogender occupations; gendered titles and aliases folded in."""
-    from fairpriv.lexicon.wordlists import load_occupation_stats
-    from fairpriv.lexicon import gender as vocab
-
     occupations = sorted({*vocab.OCCUPATIONS, *load_occupation_stats()})
     return gd.occupation_matcher(occupations, extra_forms={**vocab.GENDERED_TITLES, **vocab.OCCUPATION_ALIASES})
 
@@ -93,8 +92,6 @@ def default_matcher() -> gd.OccupationMatcher:
 @functools.lru_cache(maxsize=1)
 def count_words() -> tuple[frozenset[str], frozenset[str]]:
     """(male words, female words) for counting: the asset's gendered word pairs, generic-in-use words dropped."""
-    from fairpriv.lexicon.wordlists import gender_word_sets
-
     return gender_word_sets()
 
 

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fairpriv.tasks.requests import REQUEST_TYPE, task_names
+from fairpriv.metrics.divergence import pair_divergences
 
 DEFAULT_PAIRS_PER_BATCH = 8
 
@@ -75,8 +76,6 @@ def last_token_logits(lm: Any, texts: Sequence[str]):
 # --- the request method ------------------------------------------------------------------------------------------
 def pair_record(logits_a, logits_b, epsilon: float, tokenizer: Any) -> dict[str, Any]:
     """Every divergence of one pair plus each side's most likely next token."""
-    from fairpriv.metrics.divergence import pair_divergences
-
     values = pair_divergences(logits_a[None], logits_b[None], epsilon=epsilon)
     return {**{k: float(v[0]) for k, v in values.items()},
             "top_a": tokenizer.decode([int(logits_a.argmax())]), "top_b": tokenizer.decode([int(logits_b.argmax())]),

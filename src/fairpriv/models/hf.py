@@ -26,7 +26,7 @@ from fairpriv.interventions.base import ConfigError, Intervention
 from fairpriv.interventions.fitting import fit_cached
 from fairpriv.models import cache, variant
 from fairpriv.modelargs import split_args
-from fairpriv.modelref import base_model_identity
+from fairpriv.modelref import base_model_identity, resolve
 from fairpriv.models.variant import OWN_KEYS, as_flag, follow_lm_eval_logging
 from fairpriv.plugin import CLASS_PREFIX
 
@@ -48,8 +48,6 @@ class InterventionLM(HFLM):
 
     def __init__(self, pretrained: Any, artifact: str | None = None, refit: bool = False,
                  allow_base_mismatch: bool = False, **kwargs: Any) -> None:
-        from fairpriv.modelref import resolve
-
         follow_lm_eval_logging()
         artifact = self._take_alias(kwargs, artifact)
         config_args, hf_args = self._split_args(kwargs)

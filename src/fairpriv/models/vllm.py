@@ -37,10 +37,14 @@ from fairpriv import fit
 from fairpriv.artifacts import Artifact
 from fairpriv.interventions import registry
 from fairpriv.interventions.base import ConfigError, Intervention
-from fairpriv.modelargs import split_args
+from fairpriv.modelargs import load_options, split_args
 from fairpriv.models import variant
 from fairpriv.models.divergence import attach, vllm_next_token_divergence
-from fairpriv.plugin import CLASS_PREFIX
+from fairpriv.plugin import CLASS_PREFIX, FAIRPRIV_VLLM, LM_EVAL_VLLM, _wrap_init, hflm_args
+from fairpriv.export import Base, export, export_key
+from fairpriv.fit import resolve_dtype
+from fairpriv.modelref import dtype_name
+from fairpriv.paths import home
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +118,6 @@ def default_device() -> str:
 
 def export_folder(name: str, artifact: Artifact, dtype: str) -> Path:
     """Where ``<name>-vllm`` keeps the export of ``artifact`` in ``dtype`` (one folder per artifact and dtype)."""
-    from fairpriv.paths import home
-    from fairpriv.export import export_key
-
     return home() / "exports" / name / export_key(artifact.hash, dtype, False)[:32]
 
 
@@ -166,15 +167,10 @@ class InterventionVLLM:
     @staticmethod
     def _load_options(base_kw: dict[str, Any], device: str | None) -> dict[str, Any]:
         """Where and how a fit or the export loads the base model: ``<name>-hf``'s dtype default (``auto``)."""
-        from fairpriv.modelargs import load_options
-
         return load_options({"dtype": "auto", **base_kw, "device": device or default_device()})
 
     @staticmethod
     def _dtype_name(options: dict[str, Any]) -> str:
-        from fairpriv.fit import resolve_dtype
-        from fairpriv.modelref import dtype_name
-
         return dtype_name(fit.resolve_dtype(options["pretrained"], options["dtype"], options.get("revision"),
                                         options["trust_remote_code"]))
 
@@ -194,8 +190,6 @@ class InterventionVLLM:
         return fit.artifact_for(self.intervention, options, refit)
 
     def _export(self, options: dict[str, Any]) -> Path:
-        from fairpriv.export import Base, export
-
         base = Base(options["pretrained"], options.get("revision"), options["trust_remote_code"])
         out = export_folder(self.intervention.name, self.artifact, self._fp_dtype)
         done = export(self.artifact, base, out, self._fp_dtype, device=options.get("device", "cpu"))
@@ -224,8 +218,6 @@ def _unroute_plain_vllm() -> None:
         return
     from lm_eval.api.registry import model_registry
 
-    from fairpriv.plugin import FAIRPRIV_VLLM, LM_EVAL_VLLM
-
     entries = getattr(model_registry, "_objs", {})
     if entries.get("vllm") == FAIRPRIV_VLLM:
         entries["vllm"] = LM_EVAL_VLLM
@@ -236,8 +228,6 @@ _CLASSES: dict[str, type] = {}
 
 def vllm_class() -> type:
     """lm-eval's VLLM (accepting ``pretrained=fairpriv:NAME`` as ``hf`` does), or an error saying what to install."""
-    from fairpriv.plugin import _wrap_init, hflm_args
-
     try:
         cls = _import_lm_eval_vllm().VLLM
     except ImportError as exc:

@@ -19,6 +19,8 @@ from typing import Any
 from fairpriv.report.collect import ReportError, Run
 from fairpriv.report.columns import CATALOG, POOLED, ColumnSpec
 from fairpriv.report.model import Column, Leaderboard, Row, Value
+from fairpriv.report import paired
+from fairpriv.report.stats import benjamini_hochberg
 
 Z95 = 1.959963984540054
 
@@ -198,8 +200,6 @@ def sort_rows(rows: list[Row], first: dict[int, float]) -> list[Row]:
 
 def compare_all(board: Leaderboard, groups: dict[int, RowRuns], specs: list[ColumnSpec], alpha: float,
                 seed: int) -> None:
-    from fairpriv.report.stats import benjamini_hochberg
-
     for row in board.rows:
         base = board.base_of(row)
         if row.is_base or base is None:
@@ -227,7 +227,6 @@ def compare_value(row: Row, base: Row, spec: ColumnSpec, mine: RowRuns, theirs: 
     value, reference = row.values.get(spec.key), base.values.get(spec.key)
     if value is None or reference is None:
         return
-    from fairpriv.report import paired
 
     if not paired.same_pair(spec.task, spec.metric, metadata_of(theirs.runs[spec.task], spec.task),
                             metadata_of(mine.runs[spec.task], spec.task)):
@@ -239,8 +238,6 @@ def compare_value(row: Row, base: Row, spec: ColumnSpec, mine: RowRuns, theirs: 
 
 
 def paired_test(spec: ColumnSpec, base: Run, variant: Run, seed: int):
-    from fairpriv.report import paired
-
     if spec.task in POOLED:
         mine, theirs = pooled_samples(variant, spec.task), pooled_samples(base, spec.task)
         shared = [(task, theirs[task], mine[task]) for task in sorted(mine.keys() & theirs.keys())]

@@ -17,6 +17,7 @@ from fairpriv.report.build import build
 from fairpriv.report.collect import find_runs
 from fairpriv.report.columns import COMPACT
 from fairpriv.report.model import Leaderboard
+from fairpriv.report.html import render_html
 
 AWARENESS = (("fairness_awareness_mc/awareness", "privacy_awareness_mc/awareness"),
              ("fairness_awareness/awareness", "privacy_awareness/awareness"))
@@ -45,8 +46,6 @@ def make_report(root: Path, out: Path, include_limited: bool = False, alpha: flo
 
 
 def documents(board: Leaderboard, figures: dict[str, bytes], title: str) -> dict[str, str]:
-    from fairpriv.report.html import render_html
-
     compact = [k for k in COMPACT if any(c.key == k for c in board.columns)]
     return {"leaderboard.md": text.markdown(board, compact or None, with_ci=False),
             "leaderboard-full.md": text.markdown(board), "leaderboard.csv": text.to_csv(board),

@@ -44,6 +44,9 @@ import numpy as np
 
 from fairpriv.report import multigroup as mg
 from fairpriv.report.stats import N_RESAMPLES, TestResult, mcnemar, paired_bootstrap, paired_permutation
+from fairpriv.metrics.divergence import js_rows, tv_rows
+from fairpriv.metrics.gender import count_gendered, first_occupation, preference
+from fairpriv.metrics.gender_tasks import count_words, default_matcher, prompt_value
 
 Record = dict[str, Any]
 NAN = float("nan")
@@ -137,8 +140,6 @@ def bits_per_byte(items: Sequence[tuple[float, float]]) -> float:
 # --- gender_bias_bold ([group, score*] per prompt) ---------------------------------------------------------------
 def bold_item(value: Any) -> tuple[str, float]:
     """(group, the prompt's score: the mean over its continuations when there are several)."""
-    from fairpriv.metrics.gender_tasks import prompt_value
-
     group, score = value
     return str(group), float(prompt_value(score))
 
@@ -168,9 +169,6 @@ def _texts(value: Any) -> list[str]:
 
 def occupation_item(value: Any) -> tuple[str, tuple[str | None, ...]]:
     """(group, the first occupation matched in each continuation, None when none matched)."""
-    from fairpriv.metrics.gender import first_occupation
-    from fairpriv.metrics.gender_tasks import default_matcher
-
     group, generations = value
     return str(group), tuple(first_occupation(t, default_matcher()) for t in _texts(generations))
 
@@ -178,8 +176,6 @@ def occupation_item(value: Any) -> tuple[str, tuple[str | None, ...]]:
 @functools.lru_cache(maxsize=1)
 def occupation_labels() -> tuple[str, ...]:
     """Every occupation the task's matcher knows, sorted (the support of the task's distributions)."""
-    from fairpriv.metrics.gender_tasks import default_matcher
-
     return tuple(sorted(set(default_matcher().forms.values())))
 
 
@@ -195,8 +191,6 @@ def _occupation_log_probs(items: Sequence[tuple[str, tuple]], group: str) -> np.
 
 def occupation_divergence(kind: str) -> Callable[[Sequence[tuple[str, tuple]]], float]:
     """JS divergence (nats) or TV distance between the female and male occupation distributions."""
-    from fairpriv.metrics.divergence import js_rows, tv_rows
-
     rows = {"js": js_rows, "tvd": tv_rows}[kind]
 
     def statistic(items: Sequence[tuple[str, tuple]]) -> float:
@@ -272,9 +266,6 @@ def occupation_unit(item: tuple[str, float, float]) -> str:
 # --- gender_bias_count ([generation*, male_words*, female_words*] per prompt) ------------------------------------
 def count_item(value: Any) -> tuple[tuple[int, int], ...]:
     """(male, female) gendered word counts of each continuation, recounted with the task's word lists."""
-    from fairpriv.metrics.gender import count_gendered
-    from fairpriv.metrics.gender_tasks import count_words
-
     return tuple(count_gendered(t, *count_words()) for t in _texts(value[0]))
 
 
@@ -295,8 +286,6 @@ def count_representation(items: Sequence[tuple[tuple[int, int], ...]]) -> float:
 
 def preference_rate(kind: str) -> Callable[[Sequence[tuple[tuple[int, int], ...]]], float]:
     """Mean over prompts of the share of continuations whose preference is ``kind`` (male/female/equal/invalid)."""
-    from fairpriv.metrics.gender import preference
-
     def statistic(items: Sequence[tuple[tuple[int, int], ...]]) -> float:
         return float(np.mean([sum(preference(m, f) == kind for m, f in item) / len(item) for item in items]))
     statistic.__name__ = f"count_{kind}_rate"

@@ -26,6 +26,7 @@ import re
 from typing import Any
 
 from fairpriv.scorers.rule_judge import DID_NOT_FOLLOW, SAFE, UNSAFE, Verdict
+from fairpriv.modelref import resolve
 
 NAME = "md-judge"
 DEFAULT_MODEL = "OpenSafetyLab/MD-Judge-v0.1"
@@ -150,8 +151,6 @@ class MDJudge:
     @staticmethod
     def load(model_id: str, device: str, dtype: str = "auto"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from fairpriv.modelref import resolve
 
         path = resolve(model_id)
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")

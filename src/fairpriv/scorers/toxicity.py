@@ -51,6 +51,7 @@ import torch
 from fairpriv.hashing import sha256_file
 from fairpriv.names import did_you_mean
 from fairpriv.scorers.texts import check_texts
+from fairpriv import assets
 
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 ASSET = "toxic-comment-classifier-0.3.0"
@@ -320,8 +321,6 @@ class JigsawBiLSTM:
     @classmethod
     def from_asset(cls, **kw: Any) -> "JigsawBiLSTM":
         """From the verified asset ``toxic-comment-classifier-0.3.0`` (AssetMissingError names the fetch command)."""
-        from fairpriv import assets
-
         folder = assets.path(ASSET)
         sha = assets.get(ASSET).members[WEIGHTS_MEMBER]
         name = f"jigsaw-bilstm@{PACKAGE}+sha256:{sha[:12]}"

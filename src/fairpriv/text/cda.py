@@ -28,18 +28,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fairpriv.files import FileKind, read_jsonl
 from fairpriv.hashing import canonical_hash
 from fairpriv.text.gender_pairs import GENDER_PAIRS, load_name_pairs, swap_table
+from fairpriv.text.group_swap import GROUP_ATTRIBUTES, GroupCDAStats, augment_groups, check_attribute
 from fairpriv.text.words import (
     NAMING_VERBS, INTENSIFIERS, LY_NOT_ADVERBS, OBJECT_CONTEXT, STANDALONE_CONTEXT, WORD, _check_options, _check_records,
     _choose, _context, _fields,
 )
-
-if TYPE_CHECKING:
-    from fairpriv.text.group_swap import GroupCDAStats
 
 HER_LABELLED = Path(__file__).with_name("her_labelled.jsonl")
 
@@ -198,8 +196,6 @@ def augment(records: Sequence[Mapping[str, Any]], mode: str = "two-sided", ratio
     (:func:`fairpriv.text.group_swap.augment_groups`, whose stats are a ``GroupCDAStats``); ``names`` is gender only.
     """
     if attribute != "gender":
-        from fairpriv.text.group_swap import GROUP_ATTRIBUTES, augment_groups, check_attribute
-
         check_attribute(attribute, ("gender", *GROUP_ATTRIBUTES))
         if names:
             raise ValueError(f"names=True swaps first names by sex and applies to attribute='gender' only; got "

@@ -38,6 +38,8 @@ from typing import Any, Literal
 from fairpriv.interventions.dean.select import MODES, counter, select_mask, select_matrix, top_count, total_counts
 from fairpriv.artifacts import ArtifactError
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
+from fairpriv.data.pairs import load_pairs
+from fairpriv.modelref import state_dict_sha256
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,6 @@ class Dean(Intervention):
                f"{other} mode would zero {total['other_mode_zeroed']}"
 
     def data(self) -> dict[str, Any]:
-        from fairpriv.data.pairs import load_pairs
         from fairpriv.interventions.dean.compat import load_release_pairs
 
         c = self.config
@@ -153,8 +154,6 @@ class Dean(Intervention):
         return lists, facts
 
     def score_identity(self, model: Any, data: dict) -> dict[str, Any]:
-        from fairpriv.modelref import state_dict_sha256
-
         c = self.config
         identity = {"version": SCORE_VERSION, "model": state_dict_sha256(model), "target": c.target,
                     "data": {k: d.sha256 for k, d in data.items()}, "chat_template": c.chat_template,

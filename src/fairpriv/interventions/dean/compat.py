@@ -25,6 +25,8 @@ import torch
 
 from fairpriv.interventions.dean.score import Example
 from fairpriv.interventions.base import ConfigError
+from fairpriv.data.pairs import PairSet
+from fairpriv.hashing import canonical_hash, sha256_file
 
 SAMPLING = "datasets: load_dataset('csv').shuffle(seed).select(range(n))"
 
@@ -70,9 +72,6 @@ def check_text(records: list[dict], path: Path) -> None:
 
 def load_release_pairs(source: str, kind: str, n: int, seed: int) -> Any:
     """A :class:`fairpriv.data.pairs.PairSet` of the rows the release samples from ``source``."""
-    from fairpriv.data.pairs import PairSet
-    from fairpriv.hashing import canonical_hash, sha256_file
-
     path = csv_path(source, kind)
     records, available = sample_csv(path, n, seed)
     check_text(records, path)

@@ -38,9 +38,11 @@ import torch
 import torch.nn.functional as F
 
 from fairpriv.hashing import canonical_hash
-from fairpriv.artifacts import MODEL_DIR
+from fairpriv.artifacts import ArtifactError, MODEL_DIR
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
 from fairpriv.names import did_you_mean
+from fairpriv.data.pairs import load_pairs
+from fairpriv.data.texts import is_text_source, load_text
 
 IGNORE = -100
 DEFAULT_LR = {"full": 2e-5, "lora": 2e-4, "dora": 2e-4}
@@ -138,9 +140,6 @@ def load_records(cfg: TrainFields) -> tuple[list[dict], dict[str, Any]]:
     """The records named by ``cfg`` (data, kind, n_samples, seed) and their description (source, sha256, n).
     Plain-text sources (``bold-wiki``, ``.txt``, ``{"text"}`` ``.jsonl``; see :mod:`fairpriv.interventions.training.cda`)
     give ``{"text"}`` records (loss on every token), the others prompt/response pairs."""
-    from fairpriv.data.pairs import load_pairs
-    from fairpriv.data.texts import is_text_source, load_text
-
     if is_text_source(cfg.data):
         pairs = load_text(cfg.data, n=cfg.n_samples, seed=cfg.seed)
     else:
@@ -565,8 +564,6 @@ def save_model(model: Any, tokenizer: Any, out_dir: Any) -> None:
 
 def load_weights(model: Any, artifact: Any) -> Any:
     """Load ``model/model.safetensors`` into ``model`` strictly (tied aliases excepted); refuse shape mismatches."""
-    from fairpriv.artifacts import ArtifactError
-
     weights = artifact.load_tensors(WEIGHTS)
     own = model.state_dict()
     problems = _shape_problems(weights, own) + _key_problems(weights, own)

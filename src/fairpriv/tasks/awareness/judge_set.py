@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fairpriv.tasks.awareness import AWARENESS_DIR, probes, vocab
+from fairpriv.tasks.loaders import read_jsonl
 
 SEED = 7
 PER_PATTERN = 4
@@ -394,8 +395,6 @@ def judge_set_file() -> Path:
 
 
 def load() -> list[dict[str, Any]]:
-    from fairpriv.tasks.loaders import read_jsonl
-
     return read_jsonl(judge_set_file())
 
 

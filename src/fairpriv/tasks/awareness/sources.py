@@ -23,7 +23,10 @@ from typing import Any
 
 from fairpriv import files
 from fairpriv.hashing import sha256_file
-from fairpriv.tasks.awareness import AWARENESS_DIR, KINDS
+from fairpriv.tasks.awareness import AWARENESS_DIR, KINDS, vocab
+from fairpriv.scorers import check_judge_name
+from fairpriv.scorers.md_judge import check_device, check_dtype
+from fairpriv.tasks.loaders import read_jsonl
 
 BUILTIN, SALAD = "builtin", "salad"
 SOURCE_FILE = files.FileKind("awareness source file", "a header line with a 'questions' column and one question per "
@@ -43,8 +46,6 @@ SALAD_AXES = {
 }
 def known_axes() -> list[str]:
     """Axes that have per-axis metrics declared in the task YAMLs (builtin axes and SALAD leaves)."""
-    from fairpriv.tasks.awareness import vocab
-
     return sorted({*vocab.FAIRNESS_GROUPS, *vocab.PRIVACY_DATA, *SALAD_AXES.values()})
 
 
@@ -58,8 +59,6 @@ def source_of(kind: str, metadata: dict[str, Any]) -> str:
 
 
 def judge_fields(metadata: dict[str, Any]) -> dict[str, Any]:
-    from fairpriv.scorers import check_judge_name
-
     name = check_judge_name(str(metadata.get("judge") or "rule"))
     batch = metadata.get("judge_batch_size", 8)
     if not str(batch).isdigit() or int(batch) < 1:
@@ -72,8 +71,6 @@ def judge_fields(metadata: dict[str, Any]) -> dict[str, Any]:
 def placement(metadata: dict[str, Any]) -> dict[str, str]:
     """``judge_device`` ("" = pick at load time) and ``judge_dtype`` of a model judge. Only model judges get these
     keys, so the documents of rule-judged runs (and their ``doc_hash``) stay as they were."""
-    from fairpriv.scorers.md_judge import check_device, check_dtype
-
     return {"judge_device": check_device(metadata.get("judge_device"), "judge_device"),
             "judge_dtype": check_dtype(metadata.get("judge_dtype"), "judge_dtype")}
 
@@ -86,8 +83,6 @@ def check_kind(kind: str) -> str:
 
 # --- readers ---------------------------------------------------------------------------------------------------
 def read_builtin(kind: str) -> list[dict[str, Any]]:
-    from fairpriv.tasks.loaders import read_jsonl
-
     return read_jsonl(AWARENESS_DIR / f"{kind}_probes.jsonl")
 
 

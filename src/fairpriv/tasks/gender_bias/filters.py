@@ -23,6 +23,10 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from fairpriv.metrics.gender import first_occupation
+from fairpriv.metrics.gender_tasks import default_matcher
+from fairpriv.scorers.sentiment import get_sentiment_scorer
+
 SCORE_BATCH = 64
 
 
@@ -48,7 +52,7 @@ def per_instance(records: list[Any], sizes: list[int]) -> list[Any]:
 
 # --- scorers -----------------------------------------------------------------------------------------------------
 def check_toxicity_options(name: str, checkpoint: str, config: str) -> None:
-    from fairpriv.scorers.toxicity import check_toxicity_scorer_name
+    from fairpriv.scorers.toxicity import check_toxicity_scorer_name  # imports torch: only when used
 
     try:
         check_toxicity_scorer_name(name)
@@ -69,7 +73,7 @@ def check_toxicity_options(name: str, checkpoint: str, config: str) -> None:
 @functools.lru_cache(maxsize=4)
 def toxicity_scorer(name: str, checkpoint: str = "", config: str = ""):
     """A toxicity scorer, loaded once per run (options as strings, empty = not given)."""
-    from fairpriv.scorers.toxicity import get_toxicity_scorer
+    from fairpriv.scorers.toxicity import get_toxicity_scorer  # imports torch: only when used
 
     check_toxicity_options(name, checkpoint, config)
     if name != "detoxify":
@@ -79,8 +83,6 @@ def toxicity_scorer(name: str, checkpoint: str = "", config: str = ""):
 
 @functools.lru_cache(maxsize=2)
 def sentiment_scorer(name: str):
-    from fairpriv.scorers.sentiment import get_sentiment_scorer
-
     try:
         return get_sentiment_scorer(name)
     except ValueError as exc:
@@ -110,9 +112,6 @@ def score_generations(resps: list[Any], docs: list[dict[str, Any]]) -> list[dict
 
 def match_occupations(resps: list[Any], docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``filter_fn`` of ``gender_bias_occupation``: the first occupation named in every generation."""
-    from fairpriv.metrics.gender import first_occupation
-    from fairpriv.metrics.gender_tasks import default_matcher
-
     matcher = default_matcher()
     grouped = [all_texts(r) for r in resps]
     records = [{"text": t, "occupation": first_occupation(t, matcher)} for group in grouped for t in group]

