@@ -179,13 +179,13 @@ def unsupported(self: Any, requests: Sequence[Any]) -> list[dict]:
 # --- installation ------------------------------------------------------------------------------------------------
 def attach(lm_cls: type, method: Any = fairpriv_next_token_divergence) -> None:
     """Give an LM class the request method (idempotent): HFLM's by default, or ``vllm_next_token_divergence``."""
-    if lm_cls.__dict__.get(REQUEST_TYPE) is not method:
-        setattr(lm_cls, REQUEST_TYPE, method)
+    from fairpriv.lm_eval_compat import add_request_method
+
+    add_request_method(lm_cls, REQUEST_TYPE, method)
 
 
 def install_fallback() -> None:
     """Give lm-eval's base ``LM`` the clear-error method, unless it already has one."""
-    from lm_eval.api.model import LM
+    from fairpriv.lm_eval_compat import add_fallback_request_method
 
-    if not hasattr(LM, REQUEST_TYPE):
-        setattr(LM, REQUEST_TYPE, unsupported)
+    add_fallback_request_method(REQUEST_TYPE, unsupported)

@@ -24,10 +24,10 @@ from fairpriv.interventions import registry
 from fairpriv.interventions.artifacts import Artifact
 from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
 from fairpriv.interventions.fitting import fit_cached
-from fairpriv.models import cache, variant
+from fairpriv.lm_eval_compat import CLASS_PREFIX
+from fairpriv.models import variant
 from fairpriv.models.identity import base_model_identity
 from fairpriv.models.variant import OWN_KEYS, as_flag, follow_lm_eval_logging
-from fairpriv.plugin import CLASS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ FROM_PRETRAINED_KEYS = frozenset(
     {"attn_implementation", "device_map", "low_cpu_mem_usage", "load_in_8bit", "load_in_4bit",
      "bnb_4bit_compute_dtype", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant"}
 )
-cache.install()
 
 
 class InterventionLM(HFLM):

