@@ -22,13 +22,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import sys
 from pathlib import Path
 
-from fairpriv import assets, hook, judge_stage
+from fairpriv import assets, hook, judge_stage, lm_eval_compat
 from fairpriv.analyze import coupling, grad_norms
 from fairpriv.experiment import runner, spec
 from fairpriv.experiment.parallel import parse_gpus
@@ -315,6 +314,11 @@ def run_eval(lm_eval_args: list[str]) -> int:
     """Register fairpriv, check an intervention model name early, then hand over to lm-eval's CLI."""
     import fairpriv  # noqa: F401  (activates the plugin)
 
+    try:
+        lm_eval_compat.check_version()
+    except lm_eval_compat.UnsupportedLmEval as exc:
+        print(f"fairpriv: error: {exc}", file=sys.stderr)
+        return 2
     model = _flag_value(lm_eval_args, "--model")
     if model and model.endswith("-hf") and model[:-3] not in names() and model not in ("hf",):
         print(f"fairpriv: error: {unknown_message(model[:-3], names())}", file=sys.stderr)
@@ -324,7 +328,7 @@ def run_eval(lm_eval_args: list[str]) -> int:
     sys.argv = ["lm_eval", *lm_eval_args]
     managers: list = []
     try:
-        with remembered_task_managers(managers):
+        with lm_eval_compat.collecting_task_managers(managers):  # an unknown-task error reuses their index (~10 s)
             cli_evaluate()
     except ValueError as exc:  # lm-eval's "Tasks not found" has no hint and comes with a traceback
         unknown = unknown_task_line(lm_eval_args, managers) if type(exc) is ValueError else ""
@@ -333,25 +337,6 @@ def run_eval(lm_eval_args: list[str]) -> int:
         print(f"fairpriv: error: {unknown}", file=sys.stderr)
         return 2
     return 0
-
-
-@contextlib.contextmanager
-def remembered_task_managers(made: list):
-    """Collect the TaskManagers lm-eval builds meanwhile, so an unknown-task error reuses their index (~10 s)."""
-    from lm_eval.tasks import manager
-
-    cls = manager.TaskManager
-    original = cls.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        made.append(self)
-
-    cls.__init__ = init
-    try:
-        yield made
-    finally:
-        cls.__init__ = original
 
 
 def unknown_task_line(lm_eval_args: list[str], managers: list) -> str:

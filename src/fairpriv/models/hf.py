@@ -24,11 +24,11 @@ from fairpriv.artifacts import Artifact
 from fairpriv.interventions import registry
 from fairpriv.interventions.base import ConfigError, Intervention
 from fairpriv.interventions.fitting import fit_cached
-from fairpriv.models import cache, variant
+from fairpriv.lm_eval_compat import CLASS_PREFIX
 from fairpriv.modelargs import split_args
+from fairpriv.models import variant
 from fairpriv.modelref import base_model_identity, resolve
 from fairpriv.models.variant import OWN_KEYS, as_flag, follow_lm_eval_logging
-from fairpriv.plugin import CLASS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ FROM_PRETRAINED_KEYS = frozenset(
     {"attn_implementation", "device_map", "low_cpu_mem_usage", "load_in_8bit", "load_in_4bit",
      "bnb_4bit_compute_dtype", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant"}
 )
-cache.install()
 
 
 class InterventionLM(HFLM):

