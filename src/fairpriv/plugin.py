@@ -27,7 +27,6 @@ from fairpriv.interventions import registry
 from fairpriv.lm_eval_compat import CLASS_PREFIX
 from fairpriv.modelref import resolve
 from fairpriv.models import cache
-from fairpriv.models.divergence import attach
 from fairpriv.tasks import TASKS_DIR
 
 _done: set[str] = set()
@@ -123,6 +122,8 @@ def resolve_asset_names(hf_module: ModuleType) -> None:
     """Let plain ``hf`` accept ``pretrained=fairpriv:NAME`` and ``tokenizer=fairpriv:NAME``, answer the
     ``fairpriv_next_token_divergence`` requests of ``gender_bias_divergence`` (see fairpriv.models.divergence), and
     give each fairpriv variant its own ``--use_cache`` database (see fairpriv.models.cache)."""
+    from fairpriv.models.divergence import attach  # imports numpy and scipy: only once lm-eval's HF module loads
+
     cache.install()
     lm_eval_compat.wrap_init(hf_module.HFLM, hflm_args)
     attach(hf_module.HFLM)

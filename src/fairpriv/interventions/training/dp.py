@@ -49,7 +49,7 @@ secure) generator on the trainable parameters' device (Opacus draws it there; a 
 the Poisson sampler's index generator stays on the CPU. The Opacus pitfalls handled here, and what was measured
 about them, are in ``docs/science.md`` §3.
 
-Several processes (``torchrun --nproc_per_node N -m fairpriv fit dp ...``; :mod:`._dp_distributed`): each rank
+Several processes (``torchrun --nproc_per_node N -m fairpriv fit dp ...``; :mod:`.distributed`): each rank
 takes its shard of the one-process Poisson batch (the same sample rate, expected batch size, steps and epsilon),
 clips its own sequences, rank 0 alone adds the noise, and the scaled sums are added over the ranks, so with the
 same seed the update is the one-process update. The facts record ``world_size`` and ``noise_draws`` (over all
@@ -67,7 +67,7 @@ from typing import Any, Literal
 
 import torch
 
-from fairpriv.interventions.training import distributed as procs, loop as _train
+from fairpriv.interventions.training import distributed as procs, loop
 from fairpriv.interventions.training.bookkeeping import (
     BookKeeper,
     bookkeeping_optimizer,
@@ -149,7 +149,7 @@ def plan_privacy(n: int, cfg: DPConfig) -> PrivacyPlan:
     (:func:`privacy_delta`), the budget reachable (:func:`calibrate_noise`) and the plan's epsilon not negative
     (:func:`check_planned_epsilon`)."""
     sample_rate = 1 / math.ceil(n / cfg.train_batch_size)
-    steps = _train.total_steps(int(1 / sample_rate), cfg.epochs, cfg.max_steps)  # Opacus' own steps per epoch
+    steps = loop.total_steps(int(1 / sample_rate), cfg.epochs, cfg.max_steps)  # Opacus' own steps per epoch
     delta, rule = privacy_delta(n, cfg.dp_delta)
     noise = cfg.noise_multiplier
     if noise is None:
@@ -321,9 +321,9 @@ class Private:
 def make_private(model: Any, cfg: DPConfig, plan: PrivacyPlan, mode: str) -> Private:
     """Hooks on the unwrapped model (``wrap_model=False``), a DP AdamW, and a seeded Poisson loader; with
     ``bookkeeping`` the keeper takes the Linear/Embedding parameters and Opacus' hooks the rest. On several
-    processes (:mod:`._dp_distributed`) each rank samples its shard of the one-process Poisson batch, and the
+    processes (:mod:`.distributed`) each rank samples its shard of the one-process Poisson batch, and the
     optimiser adds the noise on rank 0 only and sums the gradients over the ranks."""
-    optimizer = _train.make_optimizer(model, cfg)  # before the keeper turns its parameters' requires_grad off
+    optimizer = loop.make_optimizer(model, cfg)  # before the keeper turns its parameters' requires_grad off
     keeper = BookKeeper(model) if mode == "bookkeeping" else None
     try:
         private = _opacus_private(model, optimizer, cfg, plan, "hooks" if keeper else mode)
@@ -377,7 +377,7 @@ def sharded_loader(loader: Any, plan: PrivacyPlan, seed: int) -> Any:
     return DataLoader(loader.dataset, batch_sampler=sampler, collate_fn=loader.collate_fn, generator=gen)
 
 
-def poisson_plan(private: Private, examples: Sequence[Example], cfg: DPConfig) -> _train.Plan:
+def poisson_plan(private: Private, examples: Sequence[Example], cfg: DPConfig) -> loop.Plan:
     """Physical batches of the Poisson-sampled logical batches; the DP optimiser decides when a step is real."""
     from opacus.utils.batch_memory_manager import BatchMemoryManager
 
@@ -390,20 +390,20 @@ def poisson_plan(private: Private, examples: Sequence[Example], cfg: DPConfig) -
                 yield [examples[i] for i in indices], 1.0, True
 
 
-def dp_backward(model: Any, pad: int, private: Private, mode: str) -> _train.Backward:
+def dp_backward(model: Any, pad: int, private: Private, mode: str) -> loop.Backward:
     """Per-sequence losses, mean over the physical batch (``loss_reduction="mean"``), per-sample backward.
 
     An empty Poisson batch skips the forward but leaves zero per-sample gradients, so the step still adds noise
     and the accountant still counts it. Batches are collated on the model's device; the loss is returned as a
     0-dim tensor (the loop reads it once per step).
     """
-    device = _train.model_device(model)
+    device = loop.model_device(model)
 
     def backward(examples: list[Example], weight: float) -> torch.Tensor | None:
         if not examples:
             _empty_gradients(private.optimizer, mode)
             return None
-        losses = _train.forward_losses(model, _train.collate(examples, pad, device))
+        losses = loop.forward_losses(model, loop.collate(examples, pad, device))
         if mode == "ghost":
             _ghost_backward(private, losses)
         else:
@@ -501,19 +501,19 @@ class DP(TrainingIntervention):
         """Fine-tune ``model`` in place with DP; returns the merged model and the run's facts (epsilon, ...)."""
         cfg = self.config
         refuse_checkpointing(model)
-        session = _train.encode(tokenizer, records, cfg)
+        session = loop.encode(tokenizer, records, cfg)
         plan = plan_privacy(len(session.train), cfg)  # refuses an impossible budget before the model is touched
-        session.model = _train.prepare(model, cfg)
+        session.model = loop.prepare(model, cfg)
         mode = resolve_mode(session.model, cfg)
         refuse_distributed_ghost(mode)
         procs.broadcast_parameters([p for p in session.model.parameters() if p.requires_grad])
-        with _train.train_mode(session.model, cfg.train_dropout), _quiet_hooks():  # Opacus refuses eval mode
+        with loop.train_mode(session.model, cfg.train_dropout), _quiet_hooks():  # Opacus refuses eval mode
             private = make_private(session.model, cfg, plan, mode)
             try:
                 backward = dp_backward(session.model, session.pad, private, mode)
-                result = _train.run(private.optimizer, poisson_plan(private, session.train, cfg), backward,
+                result = loop.run(private.optimizer, poisson_plan(private, session.train, cfg), backward,
                                     plan.steps, "dp")
             finally:
                 release(private)
-        model, facts = _train.conclude(session, result, cfg)
+        model, facts = loop.conclude(session, result, cfg)
         return model, {**facts, **privacy_facts(private, plan, cfg, mode)}

@@ -26,7 +26,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from fairpriv.interventions.training import loop as _train
+from fairpriv.interventions.training import loop
 from fairpriv.interventions.training.loop import TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
 
@@ -53,12 +53,12 @@ class SFT(TrainingIntervention):
     def train(self, model: Any, tokenizer: Any, records: Sequence[dict]) -> tuple[Any, dict[str, Any]]:
         """Fine-tune ``model`` in place on ``records``; returns the merged model and the run's facts."""
         cfg = self.config
-        session = _train.start(model, tokenizer, records, cfg)
-        per_epoch = _train.steps_per_epoch(len(session.train), cfg.train_batch_size)
-        steps = _train.total_steps(per_epoch, cfg.epochs, cfg.max_steps)
-        optimizer = _train.make_optimizer(session.model, cfg)
-        plan = _train.shuffled_plan(session.train, cfg, cfg.grad_accum)
-        with _train.train_mode(session.model, cfg.train_dropout):
-            result = _train.run(optimizer, plan, _train.plain_backward(session.model, session.pad), steps, "sft")
-        model, facts = _train.conclude(session, result, cfg)
+        session = loop.start(model, tokenizer, records, cfg)
+        per_epoch = loop.steps_per_epoch(len(session.train), cfg.train_batch_size)
+        steps = loop.total_steps(per_epoch, cfg.epochs, cfg.max_steps)
+        optimizer = loop.make_optimizer(session.model, cfg)
+        plan = loop.shuffled_plan(session.train, cfg, cfg.grad_accum)
+        with loop.train_mode(session.model, cfg.train_dropout):
+            result = loop.run(optimizer, plan, loop.plain_backward(session.model, session.pad), steps, "sft")
+        model, facts = loop.conclude(session, result, cfg)
         return model, {**facts, "grad_accum": cfg.grad_accum, "private": False}
