@@ -38,6 +38,7 @@ from typing import Any, Literal
 from fairpriv.interventions._dean_select import MODES, counter, select_mask, select_matrix, top_count, total_counts
 from fairpriv.interventions.artifacts import ArtifactError
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
+from fairpriv.interventions.summaries import DeanSummary
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,10 @@ class DeanConfig(InterventionConfig):
         return "release" if self.compat == "release" else "floor"
 
 
-class Dean(Intervention):
+class Dean(DeanSummary, Intervention):  # summary and the artifact alias mask=: DeanSummary
     name = "dean"
     Config = DeanConfig
     version = "2"  # 2: mode=official follows the release's index order; manifests' other_mode_zeroed corrected
-    artifact_alias = "mask"
     description = "DEAN: zero weights important for both fairness and privacy but not utility (arXiv 2410.16672)"
 
     # ---------------------------------------------------------------------------------------------- fit
