@@ -7,7 +7,8 @@ An intervention has
   validated here, so a typo or a wrong type fails with a message that names the key and the fix;
 * an optional, expensive ``fit`` phase that writes an artifact folder (safetensors files; fairpriv adds the
   ``manifest.json``) and returns the facts worth recording (e.g. a DP epsilon);
-* a cheap, deterministic ``apply`` phase that changes the model using that artifact.
+* a cheap, deterministic ``apply`` phase that changes the model using that artifact;
+* a ``summary`` of those facts for the leaderboard (text columns such as a DP epsilon), recorded in the results.
 
 Built-ins are listed in :mod:`fairpriv.interventions.registry`; third parties expose a subclass through the
 entry-point group ``fairpriv.interventions`` and it appears in lm-eval as ``<name>-hf``.
@@ -58,6 +59,15 @@ class Intervention:
     requires_fit: ClassVar[bool] = True
     description: ClassVar[str] = ""
     artifact_alias: ClassVar[str | None] = None  # another model_args name for ``artifact=`` (DEAN: ``mask=``)
+
+    @classmethod
+    def summary(cls, facts: dict[str, Any]) -> dict[str, str]:
+        """The leaderboard's text columns for a variant whose artifact recorded ``facts`` (column key -> text).
+
+        Keys the report knows (``epsilon``, ``delta``, ``accountant``, ``zeroed``, ``data``) fill those columns; any
+        other key gets a column headed by the key. A classmethod, so the report can call it without a config.
+        """
+        return {}
 
     def __init__(self, config: InterventionConfig) -> None:
         if not isinstance(config, self.Config):

@@ -6,13 +6,16 @@ A third-party package declares, in its own ``pyproject.toml``::
     my-method = "my_package.my_module:MyIntervention"
 
 and ``my-method-hf`` becomes an lm-eval model with nothing else to do. Storage and lazy loading reuse lm-eval's
-own ``Registry``; lookups add "did you mean" suggestions and name the package of an entry point that fails.
+own ``Registry``; lookups add "did you mean" suggestions and name the package of an entry point that fails. A plugin
+may not take a built-in's name. :func:`described` finds what the report reads of an intervention (its ``summary``
+and ``artifact_alias``) without lm-eval, and for a built-in without torch.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 
 from fairpriv import lm_eval_compat
@@ -29,6 +32,14 @@ BUILTINS: dict[str, str] = {
     "cda": "fairpriv.interventions.training.cda:CDA",
 }
 
+# The torch-free class each built-in inherits ``summary`` and ``artifact_alias`` from (what the report reads).
+DESCRIPTIONS: dict[str, str] = {
+    "dean": "fairpriv.interventions.summaries:DeanSummary",
+    "sft": "fairpriv.interventions.summaries:TrainingSummary",
+    "dp": "fairpriv.interventions.summaries:TrainingSummary",
+    "cda": "fairpriv.interventions.summaries:TrainingSummary",
+}
+
 _lock = threading.Lock()
 _registry = None
 _listeners: list[Callable[[str], None]] = []  # called with the name of each intervention added at run time
@@ -42,6 +53,10 @@ class InterventionLoadError(ImportError):
     """An intervention was found but could not be imported or is not an Intervention subclass."""
 
 
+class InterventionNameClash(LookupError):
+    """A plugin's entry point takes the name of a built-in intervention."""
+
+
 def registry():
     """The process-wide registry (built on first call: built-ins, then installed entry points)."""
     global _registry
@@ -53,10 +68,46 @@ def registry():
             for name, target in BUILTINS.items():
                 reg.register(name, target=target)
             for ep in entry_points(group=ENTRY_POINT_GROUP):
+                _check_not_builtin(ep)
                 if ep.name not in reg:
                     reg.register(ep.name, target=ep)
             _registry = reg
         return _registry
+
+
+def _check_not_builtin(ep: EntryPoint) -> None:
+    if ep.name in BUILTINS:
+        dist = getattr(ep.dist, "name", None) or "unknown package"
+        raise InterventionNameClash(
+            f"the package {dist} declares the intervention '{ep.name}' (entry point {ep.value}), but fairpriv has a "
+            f"built-in of that name ({BUILTINS[ep.name]}). Rename the entry point in {dist}'s pyproject.toml "
+            f"([project.entry-points.\"{ENTRY_POINT_GROUP}\"]) and reinstall it."
+        )
+
+
+def described(name: str) -> type | None:
+    """What has intervention ``name``'s ``summary(facts)`` and ``artifact_alias``, found without lm-eval: a built-in's
+    torch-free base (:data:`DESCRIPTIONS`), a class registered at run time, an installed plugin's class (importing its
+    package); None when no such intervention is installed or it fails to load."""
+    if name in DESCRIPTIONS:
+        return _target(DESCRIPTIONS[name])
+    if _registry is not None and name in _registry:
+        return _loaded(lambda: _registry.get(name))
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    return _loaded(found[0].load) if found else None
+
+
+def _target(target: str) -> type:
+    module, attr = target.split(":")
+    return getattr(import_module(module), attr)
+
+
+def _loaded(load) -> type | None:
+    try:
+        cls = load()
+    except Exception:  # a broken plugin: the report describes the run without it
+        return None
+    return cls if isinstance(cls, type) and callable(getattr(cls, "summary", None)) else None
 
 
 def names() -> list[str]:

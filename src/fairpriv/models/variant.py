@@ -89,7 +89,9 @@ def _show(identity: Any) -> str:
 
 def results_block(intervention: Intervention, artifact: Artifact | None, source: str | None, base: dict[str, Any],
                   mismatch: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``fairpriv`` block of a variant's results (``get_model_info``), the same for every engine."""
+    """The ``fairpriv`` block of a variant's results (``get_model_info``), the same for every engine: with the
+    intervention's ``summary`` of its facts (the report's text columns) and its name for ``artifact=``, if any."""
+    facts = artifact.manifest.get("facts", {}) if artifact else {}
     block = {
         "intervention": intervention.name,
         "intervention_version": intervention.version,
@@ -97,12 +99,24 @@ def results_block(intervention: Intervention, artifact: Artifact | None, source:
         "artifact_hash": artifact.hash if artifact else None,
         "artifact_path": str(artifact.path) if artifact else None,
         "artifact_source": source,
-        "facts": artifact.manifest.get("facts", {}) if artifact else {},
+        "artifact_alias": intervention.artifact_alias,
+        "facts": facts,
+        "summary": summary(intervention, facts),
         "base_model": base,
     }
     if mismatch is not None:
         block["base_model_mismatch"] = mismatch
     return block
+
+
+def summary(intervention: Intervention, facts: dict[str, Any]) -> dict[str, str] | None:
+    """The intervention's summary of ``facts`` as text; None, with a warning, when it fails (the evaluation is kept:
+    ``fairpriv report`` then asks the installed intervention again)."""
+    try:
+        return {str(k): str(v) for k, v in intervention.summary(facts).items()}
+    except Exception as exc:  # a plugin's bug must not lose an evaluation that has just finished
+        log.warning("fairpriv: %s.summary() failed (%r); the results carry no summary", intervention.name, exc)
+        return None
 
 
 def cache_salt(intervention: Intervention, artifact: Artifact | None, base: dict[str, Any]) -> str:

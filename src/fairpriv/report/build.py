@@ -164,24 +164,9 @@ def relative(path: Path, out: Path) -> str:
 
 
 def info_of(run: Run, g: RowRuns) -> dict[str, str]:
-    facts, info = run.facts, {}
-    if facts.get("private") and facts.get("epsilon") is not None:
-        info.update(epsilon=f"{facts['epsilon']:.3g}", delta=f"{facts['delta']:.2g}", accountant=str(facts["accountant"]))
-    elif run.intervention in ("sft", "cda", "dp"):
-        info["epsilon"] = "none (not private)"
-    if isinstance(facts.get("total"), dict) and "zeroed" in facts["total"]:
-        info["zeroed"] = f"{facts['total']['zeroed']:,}"
-    info.update({k: v for k, v in (("data", data_of(facts)), ("judge", judge_of(g))) if v})
-    return info
-
-
-def data_of(facts: dict[str, Any]) -> str:
-    data = facts.get("data") or (facts.get("scoring") or {}).get("data")
-    if isinstance(data, dict) and "source" in data:
-        return f"{data['source']} ({data.get('kind', 'text')}, n={data.get('n', '?')})"
-    if isinstance(data, dict):
-        return ", ".join(f"{k}: {v.get('source', '?')}" for k, v in data.items() if isinstance(v, dict))
-    return ""
+    """The row's text columns: its intervention's summary (see :attr:`Run.summary`) and the judge of its tasks."""
+    info, judge = {k: v for k, v in run.summary.items() if v}, judge_of(g)
+    return {**info, "judge": judge} if judge else info
 
 
 def judge_of(g: RowRuns) -> str:

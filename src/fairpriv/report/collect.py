@@ -1,8 +1,8 @@
 """Reading lm-eval result files for the report: every ``results_*.json`` under a folder, with its samples files.
 
 A :class:`Run` is one results file: which base model and which variant (intervention + config) it evaluated, its
-``--limit``, task versions, per-task metrics, the intervention's facts (``config.fairpriv``) and where the
-``--log_samples`` records of each task are. The files come from ``fairpriv run``, ``fairpriv eval`` or the plain
+``--limit``, task versions, per-task metrics, the intervention's facts and summary (``config.fairpriv``) and where
+the ``--log_samples`` records of each task are. The files come from ``fairpriv run``, ``fairpriv eval`` or the plain
 ``lm_eval`` CLI alike; ``fairpriv run`` adds a ``fairpriv_experiment`` entry that names the variant and its sweep.
 ``fairpriv judge`` writes ``results_<time>.judged-<judge>.json`` next to a results file: the same evaluation with
 its awareness tasks judged again (a ``fairpriv_judging`` entry names the judge and the file it came from).
@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from fairpriv.interventions.registry import described
 from fairpriv.scorers.md_judge import DEFAULT_MODEL as DEFAULT_JUDGE_MODEL
 
 # Model arguments that change how a model runs, not which model it is: HFLM's and lm-eval's vLLM model's.
@@ -79,10 +80,30 @@ class Run:
             return {"artifact": str(self.exported.get("artifact_hash"))[:12]}
         engine = set(self.fairpriv.get("engine_args") or ())  # what a <name>-vllm run says were engine keys
         config = {k: v for k, v in self.model_args.items() if k not in RUNTIME_KEYS and k not in engine}
-        for alias in ("artifact", "mask"):
+        for alias in ("artifact", self.artifact_alias):
             if alias in config:
                 config[alias] = str(self.fairpriv.get("artifact_hash", config[alias]))[:12]
         return config
+
+    @property
+    def artifact_alias(self) -> str | None:
+        """The intervention's other name for ``artifact=`` (DEAN's ``mask=``): as recorded, else the installed one's."""
+        if "artifact_alias" in self.fairpriv:
+            return self.fairpriv["artifact_alias"]
+        return getattr(self.described, "artifact_alias", None)
+
+    @property
+    def summary(self) -> dict[str, str]:
+        """The intervention's text columns (e.g. ``epsilon``, ``data``): as recorded, else (results written before
+        blocks carried a summary) computed from the facts by the installed intervention; {} when there is none."""
+        recorded = self.fairpriv.get("summary")
+        given = recorded if isinstance(recorded, dict) else self.described.summary(self.facts) if self.described else {}
+        return {str(k): str(v) for k, v in given.items() if v is not None and v != ""}
+
+    @cached_property
+    def described(self) -> type | None:
+        """What has the intervention's ``summary`` and ``artifact_alias`` (see the intervention registry)."""
+        return described(self.intervention) if self.intervention else None
 
     @property
     def experiment(self) -> dict[str, Any]:

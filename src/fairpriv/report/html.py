@@ -17,7 +17,7 @@ from itertools import groupby
 from string import Template
 from urllib.parse import quote
 
-from fairpriv.report.model import INFO_COLUMNS, Column, Leaderboard, Row, Value
+from fairpriv.report.model import Column, Leaderboard, Row, Value
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BASE_MARK = "★"  # the base rows' marker, as in the fairness-privacy plot
@@ -38,7 +38,7 @@ def render_html(board: Leaderboard, plots: Mapping[str, bytes], title: str) -> s
 
 # --- table ----------------------------------------------------------------------------------------------------------
 def _table(board: Leaderboard) -> str:
-    info = [(k, label) for k, label in INFO_COLUMNS if any(r.info.get(k) for r in board.rows)]
+    info = board.info_columns()
     head = _group_row(board.columns, len(info)) + _header_row(board.columns, info)
     rows = "\n".join(_row(board, r, info) for r in board.rows)
     return f'<table class="leaderboard sortable">\n<thead>\n{head}</thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n'

@@ -53,7 +53,7 @@ class Row:
     intervention: str | None  # None on a base row
     config: dict[str, Any] = field(default_factory=dict)  # the non-default config keys that name the variant
     values: dict[str, Value] = field(default_factory=dict)  # column key -> value
-    info: dict[str, str] = field(default_factory=dict)  # text columns: epsilon, delta, accountant, zeroed, data, judge
+    info: dict[str, str] = field(default_factory=dict)  # text columns: the intervention's summary, judge
     limit: float | None = None  # lm-eval --limit of the runs behind the row (None: full tasks)
     sweep: tuple[str, float] | None = None  # (config key, value) when the row is a point of a sweep
 
@@ -62,7 +62,8 @@ class Row:
         return self.intervention is None
 
 
-# Text columns of Row.info, in display order, with their headers.
+# Text columns of Row.info, in display order, with their headers; any other key of an intervention's summary (a
+# plugin's) follows them, headed by the key (Leaderboard.info_columns).
 INFO_COLUMNS: tuple[tuple[str, str], ...] = (
     ("epsilon", "DP ε"),
     ("delta", "DP δ"),
@@ -85,6 +86,14 @@ class Leaderboard:
             if col.key == key:
                 return col
         raise KeyError(f"no column {key!r}; columns: {', '.join(c.key for c in self.columns)}")
+
+    def info_columns(self, every_known: bool = False) -> list[tuple[str, str]]:
+        """(key, header) of the text columns: the known ones that some row fills (all of them with ``every_known``),
+        then the other keys of rows' info in the order rows first show them, each headed by its key."""
+        known = dict(INFO_COLUMNS)
+        shown = [(k, h) for k, h in INFO_COLUMNS if every_known or any(r.info.get(k) for r in self.rows)]
+        extra = dict.fromkeys(k for r in self.rows for k, v in r.info.items() if k not in known and v)
+        return shown + [(k, k) for k in extra]
 
     def base_of(self, row: Row) -> Row | None:
         """The plain row of ``row``'s base model with the same --limit (None when that base was not evaluated)."""

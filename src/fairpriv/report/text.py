@@ -11,7 +11,7 @@ import io
 import json
 from collections.abc import Sequence
 
-from fairpriv.report.model import INFO_COLUMNS, Column, Leaderboard, Row, Value
+from fairpriv.report.model import Column, Leaderboard, Row, Value
 
 LEGEND = ("Cells: value [95% CI]; on variant rows Δ is the difference from the same base model's plain row, "
           "`*` significant and `n.s.` not significant (paired test on the same items: McNemar for per-item outcomes, "
@@ -42,7 +42,7 @@ def row_label(row: Row) -> str:
 
 
 def info_keys(board: Leaderboard) -> list[tuple[str, str]]:
-    return [(k, h) for k, h in INFO_COLUMNS if any(r.info.get(k) for r in board.rows)]
+    return board.info_columns()
 
 
 def pick(board: Leaderboard, keys: Sequence[str] | None) -> list[Column]:
@@ -71,7 +71,7 @@ def to_csv(board: Leaderboard) -> str:
     """Every number of every row, one line per row (columns ``<metric key>:<field>``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    infos = [k for k, _ in INFO_COLUMNS]
+    infos = [k for k, _ in board.info_columns(every_known=True)]
     writer.writerow(["base_model", "variant", "intervention", "config", "limit", "sweep"]
                     + [f"{c.key}:{f}" for c in board.columns for f in VALUE_FIELDS] + infos)
     for row in board.rows:

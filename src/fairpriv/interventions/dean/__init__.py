@@ -39,6 +39,7 @@ from fairpriv.interventions.dean.select import MODES, counter, select_mask, sele
 from fairpriv.artifacts import ArtifactError
 from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
 from fairpriv.data.pairs import load_pairs
+from fairpriv.interventions.summaries import DeanSummary
 from fairpriv.modelref import state_dict_sha256
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,10 @@ class DeanConfig(InterventionConfig):
         return "release" if self.compat == "release" else "floor"
 
 
-class Dean(Intervention):
+class Dean(DeanSummary, Intervention):  # summary and the artifact alias mask=: DeanSummary
     name = "dean"
     Config = DeanConfig
     version = "2"  # 2: mode=official follows the release's index order; manifests' other_mode_zeroed corrected
-    artifact_alias = "mask"
     description = "DEAN: zero weights important for both fairness and privacy but not utility (arXiv 2410.16672)"
 
     # ---------------------------------------------------------------------------------------------- fit

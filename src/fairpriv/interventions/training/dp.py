@@ -76,6 +76,7 @@ from fairpriv.interventions.training.bookkeeping import (
 )
 from fairpriv.interventions.training.loop import Example, TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
+from fairpriv.interventions.summaries import TrainingSummary
 
 DEFAULT_EPSILON = 8.0
 PRIVACY_UNIT_NOTE = (
@@ -491,7 +492,7 @@ def _quiet_hooks() -> Iterator[None]:
         yield
 
 
-class DP(TrainingIntervention):
+class DP(TrainingSummary, TrainingIntervention):  # summary (epsilon, delta, accountant, data): TrainingSummary
     name = "dp"
     Config = DPConfig
     version = "1"

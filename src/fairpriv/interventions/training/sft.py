@@ -29,6 +29,7 @@ from typing import Any
 from fairpriv.interventions.training import loop
 from fairpriv.interventions.training.loop import TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
+from fairpriv.interventions.summaries import TrainingSummary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,7 @@ class SFTConfig(TrainFields):
             )
 
 
-class SFT(TrainingIntervention):
+class SFT(TrainingSummary, TrainingIntervention):  # summary (privacy, data): TrainingSummary
     name = "sft"
     Config = SFTConfig
     version = "1"

@@ -1,8 +1,9 @@
 """Fixture intervention ``zero-rows``: zero the output rows with the largest L2 norm in one kind of linear layer.
 
 It exists to exercise fairpriv's extension point end to end (config coercion, fit writing an artifact, apply
-reading it, manifests, caching); it is not a method anyone should use. The ``broken`` entry point next to it
-points at a module that does not exist, to test the error a user sees when a plugin is half-installed.
+reading it, manifests, caching, a summary for the report); it is not a method anyone should use. The ``broken``
+entry point next to it points at a module that does not exist, to test the error a user sees when a plugin is
+half-installed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class ZeroRows(Intervention):
     name = "zero-rows"
     Config = ZeroRowsConfig
     description = "test fixture: zero the largest-norm output rows of one linear layer kind"
+
+    @classmethod
+    def summary(cls, facts: dict) -> dict[str, str]:
+        """A leaderboard column of its own: not one the report knows, so headed by its key."""
+        return {"rows zeroed": f"{facts['rows_zeroed']:,}"} if "rows_zeroed" in facts else {}
 
     def targets(self, model):
         return [(n, m) for n, m in model.named_modules() if n.endswith("." + self.config.module)]
