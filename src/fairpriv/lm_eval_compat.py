@@ -60,9 +60,9 @@ def check_version(version: str | None = None) -> str:
 
 # --- the start-up hook ---------------------------------------------------------------------------------------------
 def watched_modules() -> tuple[str, ...]:
-    """The lm-eval modules whose loading the plugin waits for: the model registry, the task manager and HFLM's
-    module (their paths since lm-eval 0.4.13, whose registry is the lazy ``Registry``; until at least 0.4.13)."""
-    return ("lm_eval.api.registry", "lm_eval.tasks.manager", "lm_eval.models.huggingface")
+    """The lm-eval modules whose loading the plugin waits for: the model registry, the task manager, HFLM's module
+    and VLLM's (their paths since lm-eval 0.4.13, whose registry is the lazy ``Registry``; until at least 0.4.13)."""
+    return ("lm_eval.api.registry", "lm_eval.tasks.manager", "lm_eval.models.huggingface", VLLM_MODULE)
 
 
 # --- the model registry --------------------------------------------------------------------------------------------

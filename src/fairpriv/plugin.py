@@ -134,8 +134,17 @@ def hflm_args(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     return lm_eval_compat.model_path_args(args, kwargs, resolve)
 
 
+def extend_vllm(vllm_module: ModuleType) -> None:
+    """Give lm-eval's ``VLLM`` what ``hf`` gets (see :func:`fairpriv.models.vllm.prepare`), so plain ``--model vllm``
+    answers the divergence tasks too."""
+    from fairpriv.models import vllm  # imports numpy and scipy: only once lm-eval's vLLM module loads
+
+    vllm.prepare(vllm_module.VLLM)
+
+
 HANDLERS = {
     "lm_eval.api.registry": register_models,
     "lm_eval.tasks.manager": add_task_folder,
     "lm_eval.models.huggingface": resolve_asset_names,
+    lm_eval_compat.VLLM_MODULE: extend_vllm,
 }

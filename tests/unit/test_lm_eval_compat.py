@@ -277,3 +277,26 @@ def test_the_plugin_salted_the_cache_when_hflm_loaded():
     lm_evals_own = lm_model.CachingLM.__mro__[1]
     assert lm_evals_own.__module__ == "lm_eval.api.model" and lm_evals_own.__name__ == "CachingLM"
     assert list(inspect.signature(lm_evals_own.__init__).parameters) == ["self", "lm", "cache_db"]
+
+
+def test_plain_vllm_gets_what_hf_gets_when_its_module_loads(monkeypatch):
+    """The plugin's handler for lm-eval's vLLM module: ``pretrained=fairpriv:NAME``, the divergence method and the
+    salted cache, for plain ``--model vllm`` on PyPI's vLLM as for ``<name>-vllm``."""
+    import types
+
+    from lm_eval.api import model as lm_model
+
+    from fairpriv import plugin
+    from fairpriv.models.divergence import vllm_next_token_divergence
+    from fairpriv.tasks.requests import REQUEST_TYPE
+
+    class VLLM:
+        def __init__(self, pretrained=None, tokenizer=None, **kwargs):
+            self.pretrained, self.tokenizer = pretrained, tokenizer
+
+    monkeypatch.setattr("fairpriv.models.vllm.resolve", lambda ref: ref.replace("fairpriv:", "/cache/"))
+    plugin.HANDLERS[compat.VLLM_MODULE](types.SimpleNamespace(VLLM=VLLM))
+    made = VLLM(pretrained="fairpriv:m", tokenizer="org/tok")
+    assert (made.pretrained, made.tokenizer) == ("/cache/m", "org/tok")
+    assert VLLM.__dict__[REQUEST_TYPE] is vllm_next_token_divergence
+    assert getattr(lm_model.CachingLM, "_fairpriv_salted", False)

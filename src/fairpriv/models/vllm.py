@@ -218,11 +218,16 @@ def vllm_class() -> type:
     except ImportError as exc:
         raise VLLMUnavailable(f"the vLLM models need vLLM, which cannot be imported here ({exc}); "
                               f"{INSTALL_HINT}") from None
+    return prepare(cls)
+
+
+def prepare(cls: type) -> type:
+    """What fairpriv adds to lm-eval's ``VLLM`` (also for plain ``--model vllm``, through the plugin when lm-eval's
+    vLLM module loads): ``pretrained=fairpriv:NAME``, the divergence request method and the salted cache."""
     resolve_model_paths(cls, resolve)
     attach(cls, vllm_next_token_divergence)
     cache.install()
     return cls
-
 
 
 def _import_lm_eval_vllm():
