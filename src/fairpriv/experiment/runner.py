@@ -19,7 +19,8 @@ import shutil
 from pathlib import Path
 
 from fairpriv.experiment import parallel
-from fairpriv.experiment.cells import MARKER, PARTIAL, Plan, Runner, build_lm, by_variant, engine_args, main_echo
+from fairpriv.experiment.cells import (MARKER, PARTIAL, Plan, Runner, build_lm, by_variant, engine_args, main_echo,
+                                      needs_builtin_tasks)
 from fairpriv.experiment.spec import Cell, Experiment, SpecError
 
 __all__ = ["MARKER", "ORDERS", "Plan", "Runner", "build_lm", "by_variant", "engine_args", "gpu_workers",
