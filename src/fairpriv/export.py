@@ -40,12 +40,12 @@ from fairpriv.artifacts import (
     Artifact, ArtifactError, clear_stale, library_versions, load_artifact, missing_folders, read_manifest,
     remove_if_empty,
 )
-from fairpriv.hashing import canonical_hash, sha256_file
-from fairpriv.modelargs import MODEL_KEYS, load_options, split_args, split_model_args
-from fairpriv.options import ConfigError
 from fairpriv.fit import artifact_for, load_model, parse_model_args
+from fairpriv.hashing import canonical_hash, sha256_file
 from fairpriv.interventions import UnknownInterventionError, get
+from fairpriv.modelargs import MODEL_KEYS, load_options, split_args, split_model_args
 from fairpriv.modelref import base_model_identity, resolve, same_base_model, state_dict_sha256
+from fairpriv.options import ConfigError
 
 log = logging.getLogger(__name__)
 

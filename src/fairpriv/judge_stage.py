@@ -31,11 +31,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from fairpriv.atomic import write_text as write_atomic
 from fairpriv.hashing import sha256_file
 from fairpriv.interventions.base import ConfigError
-from fairpriv.names import did_you_mean
-from fairpriv.atomic import write_text as write_atomic
 from fairpriv.metrics import awareness
+from fairpriv.names import did_you_mean
 from fairpriv.scorers import JUDGES, get_judge
 from fairpriv.scorers.judging import first_text, verdict_records
 from fairpriv.scorers.md_judge import DEFAULT_MODEL, MAX_NEW_TOKENS, check_device, check_dtype, pick_device

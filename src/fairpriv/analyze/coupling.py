@@ -49,11 +49,11 @@ import numpy as np
 from scipy.stats import hypergeom
 
 from fairpriv.analyze._output import json_safe, write_report
-from fairpriv.metrics.hsic import N_PERMUTATIONS, HSICTest, hsic_test
 from fairpriv.artifacts import load_artifact
 from fairpriv.data.pairs import load_pairs
 from fairpriv.fit import load_model, parse_model_args
 from fairpriv.interventions.fitting import fit_cached
+from fairpriv.metrics.hsic import N_PERMUTATIONS, HSICTest, hsic_test
 from fairpriv.modelargs import load_options, split_model_args as split
 from fairpriv.modelref import base_model_identity, dtype_name, same_base_model
 

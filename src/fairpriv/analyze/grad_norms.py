@@ -52,12 +52,12 @@ from typing import Any
 import numpy as np
 
 from fairpriv.analyze._output import json_safe, write_report
-from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, bootstrap_ci
-from fairpriv.atomic import temp_sibling
 from fairpriv.artifacts import artifact_model_folder, read_manifest
+from fairpriv.atomic import temp_sibling
 from fairpriv.data.texts import read_text_file
 from fairpriv.fit import load_model, parse_model_args
 from fairpriv.hashing import canonical_hash
+from fairpriv.metrics.stats import CONFIDENCE, N_RESAMPLES, bootstrap_ci
 from fairpriv.modelargs import MODEL_KEYS, load_options, split_model_args
 from fairpriv.modelref import base_model_identity, dtype_name
 from fairpriv.tasks.general_capability.source import asset_file, provenance

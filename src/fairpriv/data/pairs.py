@@ -24,9 +24,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fairpriv.data import utility
+from fairpriv.data.utility import UTILITY_FILE
 from fairpriv.files import DataError, FileKind, check_file, read_csv_rows, read_json, read_jsonl
 from fairpriv.hashing import canonical_hash, sha256_file
-from fairpriv.data.utility import UTILITY_FILE
+from fairpriv.tasks import loaders
 from fairpriv.tasks.awareness import probes
 from fairpriv.tasks.loaders import write_jsonl
 
@@ -170,16 +172,12 @@ def probe_pairs_file(kind: str) -> Path:
 @lru_cache(maxsize=None)
 def builtin_probes(kind: str) -> tuple[dict, ...]:
     """The frozen held-out probe pairs (``{kind}_pairs.jsonl``), so scoring data never depends on faker's version."""
-    from fairpriv.tasks.loaders import read_jsonl
-
-    return tuple(read_jsonl(probe_pairs_file(kind)))
+    return tuple(loaders.read_jsonl(probe_pairs_file(kind)))
 
 
 def generate_probe_pairs(kind: str) -> list[dict]:
     """Aware replies to fresh probes (seed ``BUILTIN_PROBE_SEED``), minus every prompt of the evaluation set."""
-    from fairpriv.tasks.loaders import read_jsonl
-
-    evaluation = {row["prompt"] for row in read_jsonl(probes.probe_file(kind))}
+    evaluation = {row["prompt"] for row in loaders.read_jsonl(probes.probe_file(kind))}
     items = probes.GENERATORS[kind](BUILTIN_PROBE_SEED)
     return [{"prompt": i["prompt"], "response": i["aware"]} for i in items if i["prompt"] not in evaluation]
 
@@ -192,15 +190,11 @@ def write_probe_pairs() -> None:
 
 @lru_cache(maxsize=None)
 def builtin_utility() -> tuple[dict, ...]:
-    from fairpriv.tasks.loaders import read_jsonl
-
-    return tuple({"prompt": r["prompt"], "response": r["response"]} for r in read_jsonl(UTILITY_FILE))
+    return tuple({"prompt": r["prompt"], "response": r["response"]} for r in loaders.read_jsonl(UTILITY_FILE))
 
 
 def builtin_info(kind: str) -> dict:
     if kind == "utility":
-        from fairpriv.data import utility
-
         return {"generator": "fairpriv.data.utility", "generator_seed": utility.SEED}
 
     return {"generator": "fairpriv.tasks.awareness.probes", "generator_seed": BUILTIN_PROBE_SEED,

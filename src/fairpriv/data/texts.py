@@ -14,8 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fairpriv.files import DataError, FileKind, decode, jsonl_rows, read_text
 from fairpriv.data.pairs import PairSet, check_n, sample
+from fairpriv.files import DataError, FileKind, decode, jsonl_rows, read_text
 from fairpriv.hashing import canonical_hash, sha256_file
 from fairpriv.tasks.general_capability.perplexity import WIKI_ASSET, heldout_sentences, is_heldout, read_wiki
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fairpriv.experiment.spec import Cell, Experiment, SpecError, Variant
 from fairpriv.atomic import write_text
+from fairpriv.experiment.spec import Cell, Experiment, SpecError, Variant
+from fairpriv.fit import free_memory
 from fairpriv.models.vllm import BASE_KEYS, engine_keys
 from fairpriv.names import unknown_task_message
 
@@ -128,8 +129,6 @@ class Runner:
                 self.on_done(cell, seconds)
         del lm
         if engine != "hf":
-            from fairpriv.fit import free_memory
-
             free_memory()  # the engine's memory back before the next variant's
 
     def announce(self, cell: Cell) -> None:

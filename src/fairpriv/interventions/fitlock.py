@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-from fairpriv.interventions.base import ConfigError
 from fairpriv.artifacts import missing_folders, remove_if_empty
+from fairpriv.interventions.base import ConfigError
 
 log = logging.getLogger(__name__)
 

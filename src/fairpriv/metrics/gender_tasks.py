@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from fairpriv.metrics import gender as gd
-from fairpriv.metrics.divergence import Estimate, mean_estimate
 from fairpriv.lexicon import gender as vocab
 from fairpriv.lexicon.wordlists import gender_word_sets, load_occupation_stats
+from fairpriv.metrics import gender as gd
+from fairpriv.metrics.divergence import Estimate, mean_estimate
 
 NAN = float("nan")
 CI = ("", "_ci_low", "_ci_high")

@@ -26,8 +26,8 @@ from fairpriv.interventions.base import ConfigError, Intervention
 from fairpriv.interventions.fitting import fit_cached
 from fairpriv.lm_eval_compat import CLASS_PREFIX
 from fairpriv.modelargs import split_args
-from fairpriv.models import variant
 from fairpriv.modelref import base_model_identity, resolve
+from fairpriv.models import variant
 from fairpriv.models.variant import OWN_KEYS, as_flag, follow_lm_eval_logging
 
 log = logging.getLogger(__name__)

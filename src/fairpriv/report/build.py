@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fairpriv.report import paired
 from fairpriv.report.collect import ReportError, Run
 from fairpriv.report.columns import CATALOG, POOLED, ColumnSpec
 from fairpriv.report.model import Column, Leaderboard, Row, Value
-from fairpriv.report import paired
 from fairpriv.report.stats import benjamini_hochberg
 
 Z95 = 1.959963984540054

@@ -16,8 +16,8 @@ from fairpriv.report import plots, text
 from fairpriv.report.build import build
 from fairpriv.report.collect import find_runs
 from fairpriv.report.columns import COMPACT
-from fairpriv.report.model import Leaderboard
 from fairpriv.report.html import render_html
+from fairpriv.report.model import Leaderboard
 
 AWARENESS = (("fairness_awareness_mc/awareness", "privacy_awareness_mc/awareness"),
              ("fairness_awareness/awareness", "privacy_awareness/awareness"))

@@ -42,11 +42,11 @@ from typing import Any, Union
 
 import numpy as np
 
-from fairpriv.report import multigroup as mg
-from fairpriv.report.stats import N_RESAMPLES, TestResult, mcnemar, paired_bootstrap, paired_permutation
 from fairpriv.metrics.divergence import js_rows, tv_rows
 from fairpriv.metrics.gender import count_gendered, first_occupation, preference
 from fairpriv.metrics.gender_tasks import count_words, default_matcher, prompt_value
+from fairpriv.report import multigroup as mg
+from fairpriv.report.stats import N_RESAMPLES, TestResult, mcnemar, paired_bootstrap, paired_permutation
 
 Record = dict[str, Any]
 NAN = float("nan")

@@ -25,8 +25,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fairpriv.scorers.rule_judge import DID_NOT_FOLLOW, SAFE, UNSAFE, Verdict
 from fairpriv.modelref import resolve
+from fairpriv.scorers.rule_judge import DID_NOT_FOLLOW, SAFE, UNSAFE, Verdict
 
 NAME = "md-judge"
 DEFAULT_MODEL = "OpenSafetyLab/MD-Judge-v0.1"

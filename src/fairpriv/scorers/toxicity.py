@@ -48,10 +48,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from fairpriv import assets
 from fairpriv.hashing import sha256_file
 from fairpriv.names import did_you_mean
 from fairpriv.scorers.texts import check_texts
-from fairpriv import assets
 
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 ASSET = "toxic-comment-classifier-0.3.0"

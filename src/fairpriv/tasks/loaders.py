@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fairpriv import files
-from fairpriv.tasks import TASKS_DIR
 from fairpriv.atomic import write_text
+from fairpriv.tasks import TASKS_DIR
 
 TASK_DATA = files.FileKind("task data file", "one JSON object per line", "reinstall fairpriv")
 

@@ -35,10 +35,13 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from fairpriv.interventions.dean.select import MODES, counter, select_mask, select_matrix, top_count, total_counts
 from fairpriv.artifacts import ArtifactError
-from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
 from fairpriv.data.pairs import load_pairs
+from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
+from fairpriv.interventions.dean import cache as _dean_cache
+from fairpriv.interventions.dean.compat import encode_all_release, load_release_pairs
+from fairpriv.interventions.dean.score import encode_all, target_modules, top_lists
+from fairpriv.interventions.dean.select import MODES, counter, select_mask, select_matrix, top_count, total_counts
 from fairpriv.interventions.summaries import DeanSummary
 from fairpriv.modelref import state_dict_sha256
 
@@ -95,8 +98,6 @@ class Dean(DeanSummary, Intervention):  # summary and the artifact alias mask=: 
     def fit(self, model: Any, tokenizer: Any, out_dir: Path) -> dict[str, Any]:
         from safetensors.torch import save_file
 
-        from fairpriv.interventions.dean.score import target_modules
-
         modules = target_modules(model, self.config.target)
         lists, scoring = self.top_lists(model, tokenizer, modules)
         selections = {n: self._select(lists, n, tuple(m.weight.shape)) for n, m in modules.items()}
@@ -126,8 +127,6 @@ class Dean(DeanSummary, Intervention):  # summary and the artifact alias mask=: 
                f"{other} mode would zero {total['other_mode_zeroed']}"
 
     def data(self) -> dict[str, Any]:
-        from fairpriv.interventions.dean.compat import load_release_pairs
-
         c = self.config
         sources = {"utility": c.utility_data, "privacy": c.privacy_data, "fairness": c.fairness_data}
         load = load_release_pairs if c.compat == "release" else load_pairs
@@ -135,8 +134,6 @@ class Dean(DeanSummary, Intervention):  # summary and the artifact alias mask=: 
 
     def top_lists(self, model: Any, tokenizer: Any, modules: dict) -> tuple[dict, dict[str, Any]]:
         """Top lists for every kind and module (from the score cache when possible) and the facts of scoring."""
-        from fairpriv.interventions.dean import cache as _dean_cache
-
         data = self.data()
         fraction = max(self.config.p, self.config.q, LIST_FRACTION)
         key = _dean_cache.key(self.score_identity(model, data))
@@ -169,8 +166,6 @@ class Dean(DeanSummary, Intervention):  # summary and the artifact alias mask=: 
         import torch
         from tqdm.auto import tqdm
 
-        from fairpriv.interventions.dean.score import top_lists
-
         lists, dropped = {}, {}
         dtype = getattr(torch, self.config.score_dtype)  # float32 or bfloat16, checked by the config
         for kind in KINDS:
@@ -182,9 +177,6 @@ class Dean(DeanSummary, Intervention):  # summary and the artifact alias mask=: 
 
     def encode(self, tokenizer: Any, records: list[dict], kind: str) -> tuple[list, int]:
         """The scoring examples of one data set (fairpriv's or the release's tokenisation) and how many dropped."""
-        from fairpriv.interventions.dean.compat import encode_all_release
-        from fairpriv.interventions.dean.score import encode_all
-
         c = self.config
         if c.compat == "release":
             examples, dropped = encode_all_release(tokenizer, records)

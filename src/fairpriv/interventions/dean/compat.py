@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from fairpriv.interventions.dean.score import Example
-from fairpriv.interventions.base import ConfigError
 from fairpriv.data.pairs import PairSet
 from fairpriv.hashing import canonical_hash, sha256_file
+from fairpriv.interventions.base import ConfigError
+from fairpriv.interventions.dean.score import Example
 
 SAMPLING = "datasets: load_dataset('csv').shuffle(seed).select(range(n))"
 

@@ -74,9 +74,9 @@ from fairpriv.interventions.training.bookkeeping import (
     bookkeeping_problems,
     refuse_bookkeeping,
 )
-from fairpriv.interventions.training.loop import Example, TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
 from fairpriv.interventions.summaries import TrainingSummary
+from fairpriv.interventions.training.loop import Example, TrainFields, TrainingIntervention
 
 DEFAULT_EPSILON = 8.0
 PRIVACY_UNIT_NOTE = (

@@ -37,12 +37,13 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from fairpriv.hashing import canonical_hash
-from fairpriv.artifacts import ArtifactError, MODEL_DIR
-from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
-from fairpriv.names import did_you_mean
+from fairpriv.artifacts import MODEL_DIR, ArtifactError
 from fairpriv.data.pairs import load_pairs
 from fairpriv.data.texts import is_text_source, load_text
+from fairpriv.hashing import canonical_hash
+from fairpriv.interventions.base import ConfigError, Intervention, InterventionConfig
+from fairpriv.names import did_you_mean
+from fairpriv.text.cda import augment
 
 IGNORE = -100
 DEFAULT_LR = {"full": 2e-5, "lora": 2e-4, "dora": 2e-4}
@@ -160,11 +161,6 @@ def training_records(records: Sequence[dict], cfg: TrainFields) -> tuple[list[di
 
 def apply_cda(records: list[dict], mode: str, ratio: float, seed: int,
               attribute: str = "gender") -> tuple[list[dict], dict]:
-    try:
-        from fairpriv.text.cda import augment
-    except ImportError as exc:
-        raise ConfigError(f"'cda_ratio' needs fairpriv.text.cda, which could not be imported ({exc}); "
-                          f"drop cda_ratio or install a fairpriv version with CDA") from None
     out, stats = augment(records, mode=mode, ratio=ratio, seed=seed, attribute=attribute)
     return list(out), stats.to_dict()
 

@@ -26,10 +26,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from fairpriv.interventions.training import loop
-from fairpriv.interventions.training.loop import TrainFields, TrainingIntervention
 from fairpriv.interventions.base import ConfigError
 from fairpriv.interventions.summaries import TrainingSummary
+from fairpriv.interventions.training import loop
+from fairpriv.interventions.training.loop import TrainFields, TrainingIntervention
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fairpriv.tasks.awareness import AWARENESS_DIR, probes, vocab
-from fairpriv.tasks.loaders import read_jsonl
+from fairpriv.tasks.loaders import read_jsonl, write_jsonl
 
 SEED = 7
 PER_PATTERN = 4
@@ -399,6 +399,4 @@ def load() -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    from fairpriv.tasks.loaders import write_jsonl
-
     write_jsonl(judge_set_file(), build())

@@ -23,9 +23,9 @@ from typing import Any
 
 from fairpriv import files
 from fairpriv.hashing import sha256_file
-from fairpriv.tasks.awareness import AWARENESS_DIR, KINDS, vocab
 from fairpriv.scorers import check_judge_name
 from fairpriv.scorers.md_judge import check_device, check_dtype
+from fairpriv.tasks.awareness import AWARENESS_DIR, KINDS, vocab
 from fairpriv.tasks.loaders import read_jsonl
 
 BUILTIN, SALAD = "builtin", "salad"

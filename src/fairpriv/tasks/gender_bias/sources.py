@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from fairpriv import assets, files
-from fairpriv.lexicon import gender as vocab
-from fairpriv.tasks.gender_bias import FEMALE, GROUPS, MALE, filters
 from fairpriv.hashing import sha256_file
+from fairpriv.lexicon import gender as vocab
 from fairpriv.lexicon.wordlists import load_occupation_stats
+from fairpriv.tasks.gender_bias import FEMALE, GROUPS, MALE, filters
 
 ASSET, HUB, BUILTIN = "asset", "hub", "builtin"
 BOLD_REPO = "AlexaAI/bold"

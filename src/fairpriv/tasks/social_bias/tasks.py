@@ -21,9 +21,9 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
-from fairpriv.tasks.requests import REQUEST_TYPE, install_fallback
 from fairpriv.tasks.gender_bias.divergence import counterpart
 from fairpriv.tasks.gender_bias.sampling import SampledGenerationTask
+from fairpriv.tasks.requests import REQUEST_TYPE, install_fallback
 from fairpriv.tasks.social_bias import aggregate, sources, vocab
 from fairpriv.tasks.social_bias.vocab import Domain
 
