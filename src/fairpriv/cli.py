@@ -27,10 +27,8 @@ import math
 import sys
 from pathlib import Path
 
-from fairpriv import assets, hook, judge_stage, lm_eval_compat
-from fairpriv.analyze import coupling, grad_norms
-from fairpriv.experiment import runner, spec
-from fairpriv.experiment.parallel import parse_gpus
+from fairpriv import assets, hook, lm_eval_compat
+from fairpriv.experiment import spec
 from fairpriv.experiment.spec import SpecError
 from fairpriv.export import base_from_args, export, export_variant
 from fairpriv.fit import fit_from_args
@@ -218,6 +216,8 @@ def _add_run(sub) -> None:
 
 def gpu_list(text: str) -> list[int]:
     """``--gpus 0,1,3``: distinct GPU indices (checked against the devices when the run starts)."""
+    from fairpriv.experiment.parallel import parse_gpus  # imports scipy: only when --gpus is given
+
     try:
         return parse_gpus(text)
     except SpecError as exc:
@@ -247,6 +247,8 @@ def _add_judge(sub) -> None:
 
 
 def cmd_judge(args) -> int:
+    from fairpriv import judge_stage  # imports scipy: only when the command runs (keeps `fairpriv --help` fast)
+
     outcome = judge_stage.run(args.run_dir, args.judge, args.judge_args)
     print(f"wrote {len(outcome.written)} files ({len(outcome.tasks)} task(s) judged by {outcome.judge}) under "
           f"{args.run_dir}; `fairpriv report` shows the new numbers")
@@ -395,6 +397,8 @@ def cmd_fit(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from fairpriv.experiment import runner  # imports scipy: only when the command runs (keeps `fairpriv --help` fast)
+
     limit = args.limit  # checked by item_limit: a whole number >= 1, or a fraction in (0, 1)
     experiment = spec.load(args.spec, limit=limit)
     out = args.out or Path("results") / "runs" / (experiment.name + (f"-limit{limit:g}" if limit is not None else ""))
@@ -420,6 +424,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_analyze_coupling(args) -> int:
+    from fairpriv.analyze import coupling  # imports scipy: only when the command runs
+
     result = coupling.run(args.model_args, mask=args.mask, m=args.m, out=args.out, permutations=args.permutations,
                  seed=args.seed, bandwidth=args.bandwidth, device=args.device)
     print(result.table)
@@ -428,6 +434,8 @@ def cmd_analyze_coupling(args) -> int:
 
 
 def cmd_analyze_grad_norms(args) -> int:
+    from fairpriv.analyze import grad_norms  # imports scipy: only when the command runs
+
     result = grad_norms.run(args.checkpoints, labels=args.labels, text=args.text, n=args.n, out=args.out, seed=args.seed,
                  params=args.params, max_length=args.max_length, device=args.device, model_args=args.model_args)
     print(result.table)
