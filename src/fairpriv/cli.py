@@ -242,7 +242,8 @@ def _add_judge(sub) -> None:
     p.add_argument("--judge", required=True, help="rule or md-judge")
     p.add_argument("--judge_args", default="",
                    help="md-judge: pretrained=MODEL,device=cuda:1,dtype=bfloat16,batch_size=32[,max_new_tokens=32] "
-                        "(defaults: OpenSafetyLab/MD-Judge-v0.1, cuda if available else cpu, auto, 8); rule: none")
+                        "(defaults: OpenSafetyLab/MD-Judge-v0.1, cuda if available else cpu, auto, 8), or "
+                        "backend=vllm[,pretrained=...,dtype=...,max_new_tokens=...] for MD-Judge on vLLM; rule: none")
     p.set_defaults(func=cmd_judge)
 
 

@@ -14,8 +14,9 @@ the results' ``configs``), and writes, next to the old files, which it never tou
   and its sha256). ``fairpriv report`` shows these numbers in place of the old ones, labelled with the judge.
 
 Every file is written to a temporary name and renamed; running the stage again replaces its own outputs. Nothing
-is written before the arguments are checked, the samples read and the judge loaded. ``backend=vllm`` is refused
-(not yet supported): the judge runs on transformers.
+is written before the arguments are checked, the samples read and the judge loaded. MD-Judge runs on transformers
+(``backend=hf``, the default) or on vLLM (``--judge_args backend=vllm``, :mod:`fairpriv.models.vllm_judge`: the same
+tokens in and out, all of a task's prompts in one engine call).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ PARTIAL = ".partial"
 JUDGE_FILTER = "judge_responses"  # the awareness tasks' filter function (fairpriv.scorers.judging)
 RULE_CHUNK = 256  # documents per progress step for judges without a batch size
 MD_JUDGE_KEYS = ("pretrained", "batch_size", "device", "dtype", "max_new_tokens", "backend")
-BACKENDS = ("hf",)
+BACKENDS = ("hf", "vllm")
 
 
 class JudgeStageError(ValueError):
@@ -82,11 +83,28 @@ def check_keys(judge: str, pairs: dict[str, str], allowed: tuple[str, ...]) -> N
 
 def md_judge_options(pairs: dict[str, str]) -> dict[str, Any]:
     backend = pairs.get("backend", "hf")
-    if backend == "vllm":
-        raise ConfigError("--judge_args backend=vllm is not yet supported; the judge runs on transformers "
-                          "(backend=hf, the default): drop the key")
     if backend not in BACKENDS:
-        raise ConfigError(f"--judge_args backend={backend!r} is unknown; use backend=hf")
+        raise ConfigError(f"--judge_args backend={backend!r} is unknown; use backend=hf (transformers, the default) "
+                          f"or backend=vllm.{did_you_mean(backend, BACKENDS)}")
+    return vllm_judge_options(pairs) if backend == "vllm" else hf_judge_options(pairs)
+
+
+def vllm_judge_options(pairs: dict[str, str]) -> dict[str, Any]:
+    """MD-Judge on vLLM: the model, dtype and token budget; vLLM batches and places the model itself."""
+    for key in ("device", "batch_size"):
+        if key in pairs:
+            raise ConfigError(f"--judge_args {key}= does not apply with backend=vllm (vLLM batches and places the "
+                              "model itself; choose GPUs with CUDA_VISIBLE_DEVICES): drop it")
+    try:
+        dtype = check_dtype(pairs.get("dtype"), "--judge_args dtype")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    tokens = positive("max_new_tokens", pairs.get("max_new_tokens", str(MAX_NEW_TOKENS)))
+    return {"model": pairs.get("pretrained") or DEFAULT_MODEL, "dtype": dtype, "max_new_tokens": tokens,
+            "backend": "vllm"}
+
+
+def hf_judge_options(pairs: dict[str, str]) -> dict[str, Any]:
     try:
         device = pick_device(check_device(pairs.get("device"), "--judge_args device"))
         dtype = check_dtype(pairs.get("dtype"), "--judge_args dtype")
@@ -273,10 +291,11 @@ def judged_name(path: Path, judge: str) -> str:
 
 def task_metadata(old: dict[str, Any], judge: str, options: dict[str, Any]) -> dict[str, Any]:
     """The task config's metadata with the new judge in the keys ``--metadata`` uses for in-task judging."""
-    keys = ("judge_model", "judge_batch_size", "judge_device", "judge_dtype")
+    keys = ("judge_model", "judge_batch_size", "judge_device", "judge_dtype", "judge_backend")
     meta = {k: v for k, v in (old or {}).items() if k not in keys}
     extra = {"judge_model": options.get("model"), "judge_batch_size": options.get("batch_size"),
-             "judge_device": options.get("device"), "judge_dtype": options.get("dtype")}
+             "judge_device": options.get("device"), "judge_dtype": options.get("dtype"),
+             "judge_backend": options.get("backend")}
     return {**meta, "judge": judge, **{k: v for k, v in extra.items() if v is not None}}
 
 
@@ -354,6 +373,10 @@ def read_all(jobs: list[Job]) -> int:
 def load_judge(judge: str, options: dict[str, Any]):
     """The judge, loaded; a model that cannot be loaded is named with the fix."""
     try:
+        if options.get("backend") == "vllm":
+            from fairpriv.models.vllm_judge import VLLMJudge  # imports torch and vLLM: only for backend=vllm
+
+            return VLLMJudge(**{k: v for k, v in options.items() if k != "backend"})
         return get_judge(judge, **options)
     except OSError as exc:
         raise JudgeStageError(f"cannot load the {judge} model {options.get('model')!r} ({exc}); pass "

@@ -276,7 +276,8 @@ def test_report_names_the_judge_of_each_awareness_number(run_dir, judge_model, t
     (["--judge", "md_judge"], "Did you mean 'md-judge'"),
     (["--judge", "md-judge", "--judge_args", "devcie=cpu"], "unknown --judge_args key 'devcie'.*Did you mean 'device'"),
     (["--judge", "rule", "--judge_args", "batch_size=4"], "it takes no --judge_args"),
-    (["--judge", "md-judge", "--judge_args", "backend=vllm"], "backend=vllm is not yet supported"),
+    (["--judge", "md-judge", "--judge_args", "backend=vlm"], "backend='vlm' is unknown.*Did you mean 'vllm'"),
+    (["--judge", "md-judge", "--judge_args", "backend=vllm,device=cuda"], "device= does not apply with backend=vllm"),
     (["--judge", "md-judge", "--judge_args", "dtype=float8"], "dtype 'float8' is not supported"),
     (["--judge", "md-judge", "--judge_args", "batch_size=0"], "batch_size='0' is not allowed"),
     (["--judge", "md-judge", "--judge_args", "device=gpu0"], "device 'gpu0' is not a device"),
@@ -318,3 +319,12 @@ def test_incomplete_samples_and_missing_folders_are_refused(run_dir, tmp_path, c
     assert snapshot(run_dir) == before
     assert main(["judge", str(tmp_path / "nowhere"), "--judge", "rule"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_backend_vllm_options_keep_model_dtype_and_token_budget():
+    from fairpriv.judge_stage import judge_options
+
+    assert judge_options("md-judge", "backend=vllm,pretrained=/m,dtype=float32,max_new_tokens=8") == {
+        "model": "/m", "dtype": "float32", "max_new_tokens": 8, "backend": "vllm"}
+    assert judge_options("md-judge", "backend=vllm")["model"] == "OpenSafetyLab/MD-Judge-v0.1"
+    assert "backend" not in judge_options("md-judge", "backend=hf,device=cpu")

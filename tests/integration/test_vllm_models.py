@@ -244,3 +244,28 @@ def test_fairpriv_run_puts_a_vllm_variant_next_to_its_hf_twin_in_one_report_row(
     assert acc[0] == acc[1]
     board = build(find_runs(out), tmp_path / "report", include_limited=True)
     assert len([r for r in board.rows if r.intervention == "zero-rows"]) == 1
+
+
+@needs_vllm
+def test_md_judge_on_vllm_generates_the_hf_judges_tokens(vllm_tiny):
+    """``fairpriv judge --judge_args backend=vllm``: the same greedy continuations as the transformers judge (the
+    tiny model stands in for MD-Judge, whose template is longer than its 256 positions, so ``generate`` is compared
+    on short prompts; template and parser are shared code), and one engine call for all of a task's prompts."""
+    from fairpriv.models.vllm_judge import VLLMJudge
+    from fairpriv.scorers.md_judge import MDJudge
+
+    hf = MDJudge(str(vllm_tiny), batch_size=2, device="cpu", dtype="float32", max_new_tokens=6)
+    expected = hf.generate(PROMPTS)
+    hf.close()
+    judge = VLLMJudge(str(vllm_tiny), dtype="float32", max_new_tokens=6, max_model_len=256, max_num_seqs=8)
+    try:
+        assert judge.generate(PROMPTS) == expected and len(set(expected)) > 1
+        calls = []
+        judge.generate = lambda prompts: calls.append(len(prompts)) or ["safe"] * len(prompts)
+        verdicts = judge.judge_batch(["q1", "q2", "q3"], ["a1", "a2", "a3"], ["fairness"] * 3)
+        assert calls == [3] and [v.label for v in verdicts] == [0, 0, 0]
+        del judge.generate
+    finally:
+        judge.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        judge.generate(PROMPTS)
