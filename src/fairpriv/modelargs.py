@@ -1,6 +1,7 @@
-"""The model keys of ``--model_args`` for the commands that load a model themselves (``fairpriv fit``,
-``fairpriv analyze``), with lm-eval's names and meanings, split from the intervention's config keys and checked
-before anything is loaded.
+"""``--model_args`` split into groups of keys (:func:`split_args`, the one splitter of ``<name>-hf``,
+``<name>-vllm``, ``fairpriv fit``, ``fairpriv export`` and ``fairpriv analyze``), and the model keys of the commands
+that load a model themselves (``fit``, ``export``, ``analyze``), with lm-eval's names and meanings, split from the
+intervention's config keys and checked before anything is loaded.
 
 * ``pretrained``, ``revision``, ``trust_remote_code``: as in lm-eval;
 * ``dtype``: ``float32`` (these commands' default), ``bfloat16``, ``float16`` or ``auto`` (the checkpoint's
