@@ -65,8 +65,12 @@ def pth_line() -> str:
 
 
 def install_finder() -> None:
-    """Install the same finder in this process (what ``import fairpriv`` does)."""
+    """Install the same finder in this process (what ``import fairpriv`` does). A finder that the start-up line of
+    an older fairpriv installed watches today's modules from now on, so an upgrade needs no new ``hook install``."""
     exec(FINDER_SOURCE, {})
+    for finder in sys.meta_path:
+        if getattr(finder, "_fairpriv_hook", False):
+            finder.watched = WATCHED
 
 
 def site_dir() -> Path:

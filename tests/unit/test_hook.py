@@ -71,3 +71,20 @@ def test_python_startup_imports_neither_fairpriv_nor_lm_eval():
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True)
     imported = [line.split("|")[-1].strip() for line in out.stderr.splitlines()]
     assert imported and not [m for m in imported if "fairpriv" in m or "lm_eval" in m]
+
+
+def test_a_finder_from_an_older_start_up_line_learns_the_watched_modules(monkeypatch):
+    """An upgrade adds a watched module (lm-eval's vLLM module); the finder that an older ``.pth`` line installed
+    at start-up watches it too once fairpriv loads, without a new ``fairpriv hook install``."""
+    class OlderFinder:
+        _fairpriv_hook = True
+        watched = ("lm_eval.api.registry", "lm_eval.tasks.manager", "lm_eval.models.huggingface")
+
+        def find_spec(self, name, path=None, target=None):
+            return None
+
+    older = OlderFinder()
+    monkeypatch.setattr(sys, "meta_path", [older, *[f for f in sys.meta_path if not getattr(f, "_fairpriv_hook", 0)]])
+    hook.install_finder()
+    assert older.watched == hook.WATCHED and "lm_eval.models.vllm_causallms" in older.watched
+    assert sum(getattr(f, "_fairpriv_hook", False) for f in sys.meta_path) == 1  # no second finder
