@@ -1,11 +1,7 @@
-"""How one cell of ``fairpriv run`` is evaluated (:mod:`fairpriv.experiment.runner` plans the run).
-
-Each variant's model is built once (an intervention fits on first use and caches its artifact by content hash, so
-a sweep or a re-run never fits twice) and evaluated task by task through lm-eval's Python API. Every cell writes
-lm-eval's own ``results_*.json`` and ``samples_*.jsonl`` into ``<out>/<model>/<variant>/<task>.partial/``, then a
-``cell.json`` marker, then renames the folder to ``<task>/``: a folder without ``.partial`` is a finished cell, a
-``.partial`` folder is an interrupted one and is redone. The results JSON gains a ``fairpriv_experiment`` entry
-(experiment, variant, sweep point) so ``fairpriv report`` can name and group the rows.
+"""How one cell of ``fairpriv run`` is evaluated (:mod:`fairpriv.experiment.runner` plans the run and describes the
+folder layout). :class:`Runner` builds a variant's model once and evaluates its cells through lm-eval's Python API;
+each cell's files go to ``<task>.partial/``, then the ``cell.json`` marker (:func:`write_marker`), then the rename
+to ``<task>/``. :func:`build_lm` and :func:`engine_args` choose the backend (HF or vLLM) and its model arguments.
 """
 
 from __future__ import annotations
