@@ -180,20 +180,27 @@ def build_lm(model: str, variant: Variant, settings: dict[str, Any], engine: str
     import fairpriv  # noqa: F401  (registers the <name>-hf and <name>-vllm models)
     from lm_eval.api.registry import get_model
 
-    cls = get_model(variant.lm_eval_model(engine))
+    cls = plain_hf() if engine == "hf" and not variant.intervention else get_model(variant.lm_eval_model(engine))
     extra = engine_args(settings["model_args"], engine, cls, on_vllm or engine == "vllm")
     args = {"pretrained": model, **extra, **variant.config}
     place = {"device": settings["device"]} if engine == "hf" or variant.intervention else {}  # plain vllm: no device
     return cls.create_from_arg_obj(args, {"batch_size": settings["batch_size"], **place})
 
 
+def plain_hf() -> type:
+    """The class of a variant without an intervention on HF: lm-eval's ``hf`` model with the log-likelihood scoring
+    of ``<name>-hf`` (its cells keep the name ``hf`` in the results)."""
+    from fairpriv.models.hf import PlainLM  # imports torch and lm_eval: only when used
+
+    return PlainLM
+
+
 def engine_args(model_args: dict[str, Any], engine: str, cls: type, on_vllm: bool) -> dict[str, Any]:
     """The keys of ``settings.model_args`` for ``engine``: HF's loading keys go to HF cells, vLLM's engine keys to
     vLLM cells, keys both know (dtype, max_length...) to both. A key HF does not know is an error when no cell of
     the run is on vLLM (``on_vllm``); otherwise it is left out of the HF cells, and vLLM checks it."""
-    from fairpriv.models.hf import FROM_PRETRAINED_KEYS, HFLM_KEYS  # imports torch and lm_eval: only when used
+    from fairpriv.models.hf import HF_KEYS as hf_keys  # imports torch and lm_eval: only when used
 
-    hf_keys = HFLM_KEYS | FROM_PRETRAINED_KEYS
     if engine == "hf":
         unknown = sorted(k for k in model_args if k not in hf_keys)
         if unknown and not on_vllm:

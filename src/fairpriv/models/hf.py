@@ -28,6 +28,7 @@ from fairpriv.lm_eval_compat import CLASS_PREFIX
 from fairpriv.modelargs import split_args
 from fairpriv.modelref import base_model_identity, resolve
 from fairpriv.models import variant
+from fairpriv.models.loglikelihood import SCORING_KEYS, PackedScoring
 from fairpriv.models.variant import OWN_KEYS, as_flag, follow_lm_eval_logging
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,15 @@ FROM_PRETRAINED_KEYS = frozenset(
     {"attn_implementation", "device_map", "low_cpu_mem_usage", "load_in_8bit", "load_in_4bit",
      "bnb_4bit_compute_dtype", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant"}
 )
+HF_KEYS = HFLM_KEYS | FROM_PRETRAINED_KEYS | SCORING_KEYS  # every key an HF cell or <name>-hf takes
 
 
-class InterventionLM(HFLM):
+class PlainLM(PackedScoring, HFLM):
+    """HFLM with fairpriv's faster log-likelihood (:mod:`fairpriv.models.loglikelihood`): what ``fairpriv run``
+    evaluates a variant without an intervention on, so that it is scored by the same code as its interventions."""
+
+
+class InterventionLM(PackedScoring, HFLM):
     """HFLM whose model is changed by ``intervention_cls`` right after loading."""
 
     intervention_cls: ClassVar[type[Intervention]]
@@ -72,7 +79,7 @@ class InterventionLM(HFLM):
     @classmethod
     def accepted_keys(cls) -> list[str]:
         alias = {cls.intervention_cls.artifact_alias} - {None}
-        return sorted(HFLM_KEYS | FROM_PRETRAINED_KEYS | OWN_KEYS | alias | set(cls.intervention_cls.Config.keys()))
+        return sorted(HF_KEYS | OWN_KEYS | alias | set(cls.intervention_cls.Config.keys()))
 
     @classmethod
     def _take_alias(cls, kwargs: dict[str, Any], artifact: str | None) -> str | None:
@@ -82,7 +89,7 @@ class InterventionLM(HFLM):
     def _split_args(cls, kwargs: dict[str, Any]) -> tuple[dict, dict]:
         """(config keys, HFLM and ``from_pretrained`` keys); anything else is an error listing what is accepted."""
         config_keys = set(cls.intervention_cls.Config.keys())
-        config, hf = split_args(kwargs, [config_keys, (HFLM_KEYS | FROM_PRETRAINED_KEYS) - config_keys], cls._owner(),
+        config, hf = split_args(kwargs, [config_keys, HF_KEYS - config_keys], cls._owner(),
                                 cls.accepted_keys())
         return config, hf
 
@@ -136,7 +143,7 @@ def model_class(name: str) -> type[InterventionLM]:
     """The lm-eval model class for intervention ``name`` (made once per process)."""
     if name not in _CLASSES:
         intervention_cls = registry.get(name)
-        clash = set(intervention_cls.Config.keys()) & (HFLM_KEYS | FROM_PRETRAINED_KEYS | OWN_KEYS)
+        clash = set(intervention_cls.Config.keys()) & (HF_KEYS | OWN_KEYS)
         if clash:
             raise ConfigError(
                 f"intervention '{name}' has config fields {sorted(clash)} that clash with model arguments "
