@@ -121,6 +121,7 @@ bench: assets
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/dean_scoring.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/dp_overhead.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/engines.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/loglikelihood.py
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) $(LATEST_VENV) build src/*.egg-info .pytest_cache

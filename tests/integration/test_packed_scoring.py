@@ -107,3 +107,30 @@ def test_intervention_models_use_it():
         cls = model_class(name)
         assert cls.__mro__.index(PackedScoring) < cls.__mro__.index(HFLM)
         assert "share_contexts" in cls.accepted_keys()
+
+
+def test_a_runs_plain_cells_score_like_lm_evals_hf(tmp_path, tiny_model):
+    """``fairpriv run`` builds its plain variant as PlainLM; per-sample log-likelihoods equal lm-eval's ``hf``."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from conftest import TEST_TASKS
+    from fairpriv.experiment import spec
+    from fairpriv.experiment.cells import build_lm
+
+    exp = spec.parse({"name": "p", "models": [str(tiny_model)], "tasks": ["fairpriv_test_toy"],
+                      "settings": {"batch_size": 4}}, source=str(tmp_path / "p.yaml"))
+    cell = exp.cells[0]
+    lm = build_lm(cell.model, cell.variant, exp.settings)
+    assert type(lm) is PlainLM and cell.lm_eval_model == "hf"
+
+    def samples(model, **kw):
+        out = lm_eval.simple_evaluate(model=model, tasks=["fairpriv_test_toy"], log_samples=True, limit=8,
+                                      task_manager=TaskManager(include_path=str(TEST_TASKS), include_defaults=False),
+                                      **kw)
+        return [[float(r[0][0]) for r in s["resps"]] for s in out["samples"]["fairpriv_test_toy"]]
+
+    ours = samples(lm)
+    theirs = samples("hf", model_args=f"pretrained={tiny_model},dtype=float32", device="cpu", batch_size=4)
+    assert lm._fp_packing_checked is True and len(ours) == 8
+    assert [v for doc in ours for v in doc] == pytest.approx([v for doc in theirs for v in doc], abs=1e-4)
