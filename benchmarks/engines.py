@@ -12,12 +12,15 @@ other (same load), float32 on both.
 * next-token divergences: the first ``--n-div`` pairs of ``gender_bias_divergence`` (full next-token distributions,
   HF from one forward pass, vLLM from every token's log-probability), HF at batch 16 against vLLM: the ratio of
   wall times and the largest relative difference of any divergence;
-* engine start: vLLM's start (process pool, weights, KV cache, warm-up) timed apart; HF's load for comparison.
+* engine start: vLLM's start (process pool, weights, KV cache, warm-up) timed apart; HF's load for comparison;
+* ``--compiled``: a second vLLM engine in vLLM's compiled mode (``enforce_eager=false``: the first start traces and
+  compiles the model, minutes on 2 cores, cached in ``~/.cache/vllm``), timed on the same generation workload after
+  the eager engine, with its own start time.
 
 Targets (issue 19): generation >= 5x HF batch 16 with >= 98% identical outputs; log-likelihood: report the ratio and
 >= 99% argmax agreement; whichever engine is faster gets the log-likelihood tasks in ``fairpriv run``.
 
-    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/engines.py [--n-gen 128] [--n-mmlu 64] [--n-div 100]
+    OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/engines.py [--n-gen 128] [--n-mmlu 64] [--n-div 100] [--compiled]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def args() -> argparse.Namespace:
     p.add_argument("--n-div", type=int, default=100, help="gender_bias_divergence pairs (default 100)")
     p.add_argument("--hf-batches", type=int, nargs="*", default=[64], help="more HF batch sizes to time (default 64)")
     p.add_argument("--model", default="fairpriv:smollm2-135m-instruct-q4_1")
+    p.add_argument("--compiled", action="store_true", help="also time generation on vLLM's compiled mode")
     return p.parse_args()
 
 
@@ -83,12 +87,12 @@ def hf_model(path: str, batch: int):
     return HFLM(pretrained=path, dtype="float32", device="cpu", batch_size=batch)
 
 
-def vllm_model(path: str):
+def vllm_model(path: str, **engine_kw):
     from fairpriv.models.vllm import ENGINE_DEFAULTS, cpu_engine_defaults, engine_start_env, vllm_class
 
     with engine_start_env():  # what <name>-vllm does on a CPU
         return vllm_class()(pretrained=path, dtype="float32", batch_size="auto",
-                            **cpu_engine_defaults(dict(ENGINE_DEFAULTS)))
+                            **cpu_engine_defaults({**ENGINE_DEFAULTS, **engine_kw}))
 
 
 def divergences(lm, requests: list) -> list:
@@ -124,11 +128,18 @@ def main() -> None:
     rows.append(("vLLM generate (enforce_eager, float32)", t_v, out))
     ll_v, t_ll_v = timed(llm.loglikelihood, copy.deepcopy(mc))
     div_v = timed(divergences, llm, div)
-    report(rows, tokens, ref, (t_ll_hf, ll_hf), (t_ll_v, ll_v), mc, load_hf, start_vllm)
+    starts = [("vLLM engine start", start_vllm)]
+    if opts.compiled:
+        del llm
+        compiled, start_compiled = timed(lambda: vllm_model(path, enforce_eager=False))
+        out, t_c = timed(compiled.generate_until, copy.deepcopy(gen))
+        rows.append(("vLLM generate (compiled, float32)", t_c, out))
+        starts.append(("vLLM compiled engine start", start_compiled))
+    report(rows, tokens, ref, (t_ll_hf, ll_hf), (t_ll_v, ll_v), mc, load_hf, starts)
     report_divergences(div_hf, div_v)
 
 
-def report(rows, tokens, ref, hf_ll, v_ll, mc, load_hf, start_vllm) -> None:
+def report(rows, tokens, ref, hf_ll, v_ll, mc, load_hf, starts) -> None:
     print(f"\ngeneration: {len(ref)} prompts, {tokens} generated tokens (HF batch 16's outputs)")
     print(f"{'engine':42s} {'seconds':>8s} {'tokens/s':>9s} {'vs HF b16':>9s} {'identical':>10s}")
     for label, seconds, out in rows:
@@ -142,7 +153,7 @@ def report(rows, tokens, ref, hf_ll, v_ll, mc, load_hf, start_vllm) -> None:
     print(f"HF batch 16 {hf_ll[0]:.1f} s, vLLM {v_ll[0]:.1f} s: vLLM/HF speed {hf_ll[0] / v_ll[0]:.2f}x; "
           f"argmax agreement {same}/{len(agree_hf)} ({100 * same / len(agree_hf):.1f}%); "
           f"max |log-likelihood difference| {diff:.2e}")
-    print(f"\nstart: HF model load {load_hf:.1f} s; vLLM engine start {start_vllm:.1f} s")
+    print(f"\nstart: HF model load {load_hf:.1f} s; " + "; ".join(f"{label} {s:.1f} s" for label, s in starts))
 
 
 def report_divergences(hf, v) -> None:
